@@ -1,0 +1,48 @@
+"""The ``lossbench`` command line.
+
+Each sub-command lives in ``lossbench.commands.<name>`` and exposes ``register(subparsers)``, which
+adds its parser and sets ``func`` (called with the parsed arguments, returning an exit status).
+Bad input (``ValueError``, ``FileNotFoundError``, …) becomes one message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = ("run", "tune", "report", "timing", "losses", "datasets")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own usage errors: exit 2, one line
+        self.exit(2, f"lossbench: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lossbench", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    for name in COMMANDS:
+        module = importlib.import_module(f"lossbench.commands.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status = args.func(args)
+    except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, KeyError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"lossbench: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lossbench: interrupted; finished work is kept and a rerun resumes", file=sys.stderr)
+        return 130
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

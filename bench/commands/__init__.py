@@ -1,0 +1,1 @@
+"""Sub-commands of the ``lossbench`` command line, one module each."""

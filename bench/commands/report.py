@@ -1,0 +1,13 @@
+"""``lossbench report``: not built yet."""
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("report", help="(not built yet)")
+    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    raise ValueError("'lossbench report' is not built yet")

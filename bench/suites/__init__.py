@@ -1,0 +1,1 @@
+"""Packaged suite files (TOML)."""
