@@ -1,0 +1,72 @@
+"""What every loss module and function shares: input checks, float32 math, weighted means."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ._checks import (as_loss_dtype, check_inputs, check_logit_columns, check_num_classes,
+                      class_vector, full_precision)
+
+
+def loss_entry(fn: Callable) -> Callable:
+    """Wrap a loss function: check inputs, then run its math in float32 with autocast off.
+
+    float64 logits stay float64 (for ``gradcheck``); bf16/fp16 logits are upcast, so the value
+    is float32 even inside a bf16 autocast region.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(logits: torch.Tensor, target: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        check_inputs(logits, target)
+        with full_precision(logits.device):
+            return fn(as_loss_dtype(logits), target.long(), *args, **kwargs)
+
+    return wrapper
+
+
+def like(vector: torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor | None:
+    """A per-class vector on the logits' device and dtype (None stays None)."""
+    if vector is None:
+        return None
+    return vector.to(device=logits.device, dtype=logits.dtype)
+
+
+def sample_scale(target: torch.Tensor, weight: torch.Tensor | None, logits: torch.Tensor):
+    """Per-sample factor of a weighted mean: w_{tᵢ}/Σⱼ w_{tⱼ} (PyTorch's convention), or 1/N."""
+    if weight is None:
+        return 1.0 / max(target.shape[0], 1)
+    sample_weight = like(weight, logits)[target]
+    return sample_weight / sample_weight.sum()
+
+
+def weight_vector(weight, num_classes: int) -> torch.Tensor | None:
+    """Check the optional per-class ``weight`` argument every loss accepts."""
+    return class_vector(weight, num_classes, "weight")
+
+
+class LossModule(nn.Module):
+    """Base of the loss modules: stores ``num_classes`` and the per-class ``weight`` buffer.
+
+    ``on_epoch_start(epoch, num_epochs)`` is called by the trainer before every epoch; losses
+    whose behaviour changes during training (LDAM's deferred re-weighting) override it.
+    """
+
+    loss_name: str = ""
+
+    def __init__(self, num_classes: int, weight=None) -> None:
+        super().__init__()
+        self.num_classes = check_num_classes(num_classes)
+        self.register_buffer("weight", weight_vector(weight, num_classes))
+
+    def on_epoch_start(self, epoch: int, num_epochs: int) -> None:
+        """Hook for schedules inside a loss; nothing by default."""
+
+    def check_columns(self, logits: torch.Tensor) -> None:
+        check_logit_columns(logits, self.num_classes)
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}"

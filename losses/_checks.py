@@ -1,0 +1,136 @@
+"""Input checks and dtype handling shared by every loss.
+
+Every check raises ``ValueError`` naming the received value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import torch
+
+Vector = Sequence[float] | torch.Tensor | None
+
+
+def as_loss_dtype(logits: torch.Tensor) -> torch.Tensor:
+    """Return the logits in the dtype the loss math runs in: float64 stays, anything else float32."""
+    if logits.dtype in (torch.float32, torch.float64):
+        return logits
+    return logits.float()
+
+
+def full_precision(device: torch.device):
+    """Context that switches autocast off, so loss math runs in float32 under bf16/fp16 autocast."""
+    if device.type in ("cpu", "cuda", "mps", "xpu"):
+        return torch.autocast(device_type=device.type, enabled=False)
+    return contextlib.nullcontext()
+
+
+def check_inputs(logits: torch.Tensor, target: torch.Tensor) -> None:
+    """Check shapes and the target range of a ``(N, C)`` logits / ``(N,)`` target pair."""
+    if not isinstance(logits, torch.Tensor) or not isinstance(target, torch.Tensor):
+        raise ValueError(
+            f"logits and target must be torch tensors; got {type(logits).__name__} and "
+            f"{type(target).__name__}"
+        )
+    if logits.dim() != 2:
+        raise ValueError(
+            f"logits must be 2-D with shape (N, C); got shape {tuple(logits.shape)}"
+        )
+    if not logits.is_floating_point():
+        raise ValueError(f"logits must be a floating-point tensor; got dtype {logits.dtype}")
+    if target.dim() != 1:
+        raise ValueError(f"target must be 1-D with shape (N,); got shape {tuple(target.shape)}")
+    if target.shape[0] != logits.shape[0]:
+        raise ValueError(
+            f"logits and target must have the same length N; got {logits.shape[0]} logits rows "
+            f"and {target.shape[0]} targets"
+        )
+    if target.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+        raise ValueError(f"target must hold integer class indices; got dtype {target.dtype}")
+    num_classes = logits.shape[1]
+    if target.numel():
+        low, high = (int(v) for v in torch.aminmax(target))
+        if low < 0 or high >= num_classes:
+            bad = low if low < 0 else high
+            raise ValueError(
+                f"target holds class {bad}, outside the allowed range [0, {num_classes}) for "
+                f"logits with C={num_classes} columns"
+            )
+
+
+def class_vector(
+    values: Vector, num_classes: int, what: str, *, positive: bool = False
+) -> torch.Tensor | None:
+    """Per-class values as a float64 CPU tensor of length ``num_classes`` (None stays None).
+
+    Kept in float64 so float64 references match exactly; cast to the logits' dtype at use.
+    """
+    if values is None:
+        return None
+    vector = torch.as_tensor(values, dtype=torch.float64).detach().flatten().cpu()
+    if vector.numel() != num_classes:
+        raise ValueError(
+            f"{what} must have one value per class ({num_classes}); got {vector.numel()}"
+        )
+    if not torch.isfinite(vector).all():
+        raise ValueError(f"{what} must be finite; got {vector.tolist()}")
+    if positive and (vector <= 0).any():
+        index = int((vector <= 0).nonzero()[0])
+        raise ValueError(
+            f"{what} must be positive for every class; class {index} has {vector[index].item():g}"
+        )
+    if (vector < 0).any():
+        index = int((vector < 0).nonzero()[0])
+        raise ValueError(f"{what} must be >= 0; class {index} has {vector[index].item():g}")
+    return vector
+
+
+def class_counts_vector(class_counts: Vector, num_classes: int, loss_name: str) -> torch.Tensor:
+    """Check and return the training count of every class (all > 0) as float64."""
+    if class_counts is None:
+        raise ValueError(
+            f"loss '{loss_name}' needs class_counts (the training count of each of the "
+            f"{num_classes} classes); got None"
+        )
+    return class_vector(class_counts, num_classes, "class_counts", positive=True)
+
+
+def check_range(name: str, value: float, low: float, high: float | None, *,
+                low_open: bool = False, high_open: bool = True) -> float:
+    """Check ``low <= value < high`` (bounds' openness as given) and return it as float."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number; got {value!r}") from None
+    too_low = number <= low if low_open else number < low
+    too_high = high is not None and (number >= high if high_open else number > high)
+    if too_low or too_high or number != number:
+        left = "(" if low_open else "["
+        right = "" if high is None else (f"{high})" if high_open else f"{high}]")
+        allowed = f"{left}{low}, {right or 'inf)'}"
+        raise ValueError(f"{name} must be in {allowed}; got {value!r}")
+    return number
+
+
+def check_choice(name: str, value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise ValueError(
+            f"{name} must be one of {', '.join(repr(a) for a in allowed)}; got {value!r}"
+        )
+    return value
+
+
+def check_num_classes(num_classes: int) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2; got {num_classes!r}")
+    return num_classes
+
+
+def check_logit_columns(logits: torch.Tensor, num_classes: int) -> None:
+    if logits.dim() == 2 and logits.shape[1] != num_classes:
+        raise ValueError(
+            f"logits have {logits.shape[1]} columns but the loss was built for "
+            f"num_classes={num_classes}"
+        )

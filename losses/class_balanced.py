@@ -1,0 +1,84 @@
+"""Class-balanced loss (Cui et al. 2019): effective-number weights on cross-entropy or focal."""
+
+from __future__ import annotations
+
+import torch
+
+from . import plain
+from ._base import LossModule, like, loss_entry, sample_scale
+from ._checks import check_choice, check_inputs, check_range, class_counts_vector, class_vector
+from ._fused import TargetLogProbLoss, cross_entropy_term, focal_term
+from ._registry import choice, register_loss, uniform
+
+BASES = ("ce", "focal")
+
+
+def effective_number_weights(class_counts: torch.Tensor, beta: float) -> torch.Tensor:
+    """w_c = (1−β)/(1−β^{n_c}), normalised to sum to C (β = 0 gives all ones)."""
+    counts = class_counts.double()
+    weights = (1.0 - beta) / (1.0 - torch.pow(beta, counts))
+    return weights * (len(weights) / weights.sum())
+
+
+@loss_entry
+def _class_balanced(logits, target, class_weights, base: str, gamma: float, weight):
+    scale = like(class_weights, logits)[target] * sample_scale(target, weight, logits)
+    term = focal_term(gamma) if base == "focal" else cross_entropy_term
+    return TargetLogProbLoss.apply(logits, target, scale, term, 0.0)
+
+
+def class_balanced_loss(logits: torch.Tensor, target: torch.Tensor, class_counts,
+                        beta: float = 0.9999, base: str = "focal", gamma: float = 1.0,
+                        weight=None) -> torch.Tensor:
+    r"""Class-balanced loss: a base loss re-weighted by the inverse effective number of samples.
+
+    .. math:: w_c = \frac{1-\beta}{1-\beta^{n_c}}\ \text{normalised so}\ \sum_c w_c = C,\qquad
+              L = \frac1N\sum_i w_{t_i}\,\ell^{base}_i
+
+    ``base`` is ``"focal"`` (softmax focal with ``gamma``; the default, as the paper's best
+    CIFAR-LT results are class-balanced focal) or ``"ce"``. The batch mean is over N, as in
+    the paper's code (the weights, not their batch sum, set the scale). Defaults β = 0.9999,
+    γ = 1.0 (the paper's choice for CIFAR-10-LT at ρ = 100).
+    Reference: Cui et al., "Class-Balanced Loss Based on Effective Number of Samples",
+    CVPR 2019. Args: logits ``(N, C)``, target ``(N,)``, class_counts ``(C,)`` training counts,
+    beta in ``[0, 1)``, weight: optional extra per-class weights (weighted-mean convention).
+    """
+    check_inputs(logits, target)
+    num_classes = logits.shape[1]
+    counts = class_counts_vector(class_counts, num_classes, "class_balanced")
+    beta = check_range("beta", beta, 0.0, 1.0)
+    check_choice("base", base, BASES)
+    gamma = check_range("gamma", gamma, 0.0, None)
+    return _class_balanced(logits, target, effective_number_weights(counts, beta), base, gamma,
+                           class_vector(weight, num_classes, "weight"))
+
+
+@register_loss(
+    "class_balanced",
+    description="class-balanced (effective number) weights on focal or cross-entropy",
+    reference="Cui et al., Class-Balanced Loss Based on Effective Number of Samples, CVPR 2019",
+    function=class_balanced_loss,
+    plain=plain.class_balanced,
+    search_space={"beta": choice(0.9, 0.99, 0.999, 0.9999), "gamma": uniform(0.0, 3.0)},
+    needs_class_counts=True,
+)
+class ClassBalancedLoss(LossModule):
+    """Module form of :func:`class_balanced_loss`; the class weights are a buffer."""
+
+    def __init__(self, num_classes: int, class_counts=None, *, beta: float = 0.9999,
+                 base: str = "focal", gamma: float = 1.0, weight=None) -> None:
+        super().__init__(num_classes, weight)
+        counts = class_counts_vector(class_counts, num_classes, "class_balanced")
+        self.beta = check_range("beta", beta, 0.0, 1.0)
+        self.base = check_choice("base", base, BASES)
+        self.gamma = check_range("gamma", gamma, 0.0, None)
+        self.register_buffer("class_weights", effective_number_weights(counts, self.beta))
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.check_columns(logits)
+        return _class_balanced(logits, target, self.class_weights, self.base, self.gamma,
+                               self.weight)
+
+    def extra_repr(self) -> str:
+        return (f"num_classes={self.num_classes}, beta={self.beta:g}, base={self.base}, "
+                f"gamma={self.gamma:g}")

@@ -1,0 +1,103 @@
+"""Cross-entropy and inverse-frequency weighted cross-entropy."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from . import plain
+from ._base import LossModule, like, loss_entry
+from ._checks import check_inputs, check_range, class_counts_vector
+from ._registry import register_loss, uniform
+
+
+@loss_entry
+def cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, weight=None) -> torch.Tensor:
+    r"""Cross-entropy, PyTorch's native kernel.
+
+    .. math:: \ell_i = -\log \mathrm{softmax}(z_i)_{t_i}
+
+    Args:
+        logits: ``(N, C)`` unnormalised scores. target: ``(N,)`` class indices in ``[0, C)``.
+        weight: optional per-class weights ``(C,)``; the mean is then
+            :math:`\sum_i w_{t_i}\ell_i / \sum_i w_{t_i}` (PyTorch's convention).
+
+    Returns the mean over the batch, a float32 scalar (float64 for float64 logits).
+
+    Example: predicted probabilities [0.2, 0.7, 0.1] for the true class 1 give -ln 0.7 = 0.357.
+    """
+    return F.cross_entropy(logits, target, weight=like(weight, logits))
+
+
+def inverse_frequency_weights(class_counts: torch.Tensor, power: float) -> torch.Tensor:
+    """w_c ∝ n_c^(−power), normalised to sum to C."""
+    weights = class_counts.double().pow(-power)
+    return weights * (len(weights) / weights.sum())
+
+
+def weighted_ce_loss(logits, target, class_counts, power: float = 1.0, weight=None):
+    r"""Cross-entropy weighted by inverse class frequency.
+
+    .. math:: w_c \propto n_c^{-\text{power}},\quad
+              L = \sum_i w_{t_i}\ell^{CE}_i \big/ \sum_i w_{t_i}
+
+    ``power`` = 1 is inverse frequency, 0.5 its square root, 0 plain cross-entropy. Weights are
+    normalised to sum to C (the weighted mean does not depend on their scale). An extra
+    per-class ``weight`` multiplies them. Shapes as :func:`cross_entropy_loss`.
+    Reference: the re-weighting baseline of Cui et al., "Class-Balanced Loss Based on Effective
+    Number of Samples", CVPR 2019.
+    """
+    check_inputs(logits, target)
+    counts = class_counts_vector(class_counts, logits.shape[-1], "weighted_ce")
+    power = check_range("power", power, 0.0, None)
+    weights = inverse_frequency_weights(counts, power)
+    if weight is not None:
+        weights = weights * torch.as_tensor(weight, dtype=torch.float64).flatten()
+    return cross_entropy_loss(logits, target, weight=weights)
+
+
+@register_loss(
+    "ce",
+    description="cross-entropy (PyTorch's native kernel); the baseline",
+    reference="standard softmax cross-entropy",
+    function=cross_entropy_loss,
+    plain=plain.cross_entropy,
+    search_space={},
+)
+class CrossEntropyLoss(LossModule):
+    """Module form of :func:`cross_entropy_loss`."""
+
+    def __init__(self, num_classes: int, *, weight=None) -> None:
+        super().__init__(num_classes, weight)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.check_columns(logits)
+        return cross_entropy_loss(logits, target, weight=self.weight)
+
+
+@register_loss(
+    "weighted_ce",
+    description="cross-entropy with class weights proportional to n_c^-power",
+    reference="Cui et al., Class-Balanced Loss Based on Effective Number of Samples, CVPR 2019 "
+    "(inverse-frequency re-weighting baseline)",
+    function=weighted_ce_loss,
+    plain=plain.weighted_ce,
+    search_space={"power": uniform(0.0, 1.0)},
+    needs_class_counts=True,
+)
+class WeightedCrossEntropyLoss(LossModule):
+    """Module form of :func:`weighted_ce_loss`; the class weights are a buffer."""
+
+    def __init__(self, num_classes: int, class_counts=None, *, power: float = 1.0,
+                 weight=None) -> None:
+        super().__init__(num_classes, weight)
+        counts = class_counts_vector(class_counts, num_classes, "weighted_ce")
+        self.power = check_range("power", power, 0.0, None)
+        weights = inverse_frequency_weights(counts, self.power)
+        if self.weight is not None:
+            weights = weights * self.weight
+        self.register_buffer("class_weights", weights)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.check_columns(logits)
+        return cross_entropy_loss(logits, target, weight=self.class_weights)

@@ -1,0 +1,72 @@
+"""Focal loss (Lin et al. 2017) with a fused, NaN-free backward."""
+
+from __future__ import annotations
+
+import torch
+
+from . import plain
+from ._base import LossModule, like, loss_entry, sample_scale
+from ._checks import check_inputs, check_range, class_vector
+from ._fused import TargetLogProbLoss, focal_term
+from ._registry import register_loss, uniform
+
+
+@loss_entry
+def _focal(logits, target, gamma: float, alpha, weight):
+    scale = sample_scale(target, weight, logits)
+    if alpha is not None:
+        scale = like(alpha, logits)[target] * scale
+    return TargetLogProbLoss.apply(logits, target, scale, focal_term(gamma), 0.0)
+
+
+def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, alpha=None,
+               weight=None) -> torch.Tensor:
+    r"""Softmax focal loss.
+
+    .. math:: \ell_i = -\alpha_{t_i}\,(1 - p_{t_i})^{\gamma}\,\log p_{t_i},
+              \quad p = \mathrm{softmax}(z_i)
+
+    Reference: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
+
+    Args:
+        logits: ``(N, C)``. target: ``(N,)`` class indices.
+        gamma: focusing parameter, ``>= 0`` (default 2); ``gamma = 0`` is cross-entropy.
+        alpha: optional per-class weights ``(C,)`` — a vector over all classes, not a scalar for a
+            "background" class; the loss is the plain mean of :math:`\alpha_{t_i}\ell_i` as in the
+            paper.
+        weight: optional per-class weights with PyTorch's weighted-mean convention
+            :math:`\sum w_{t_i}\ell_i/\sum w_{t_i}`.
+
+    The gradient is analytic (one log-softmax pass) and finite at saturated probabilities for
+    every ``gamma >= 0``, including ``0 < gamma < 1`` where the obvious form gives NaN.
+    At :math:`p_t = 0.98` the factor :math:`(1-p_t)^2` is 0.0004, at :math:`p_t = 0.2` it is 0.64.
+    """
+    check_inputs(logits, target)
+    gamma = check_range("gamma", gamma, 0.0, None)
+    num_classes = logits.shape[-1]
+    return _focal(logits, target, gamma, class_vector(alpha, num_classes, "alpha"),
+                  class_vector(weight, num_classes, "weight"))
+
+
+@register_loss(
+    "focal",
+    description="focal loss: cross-entropy scaled by (1 - p_t)^gamma, optional per-class alpha",
+    reference="Lin et al., Focal Loss for Dense Object Detection, ICCV 2017",
+    function=focal_loss,
+    plain=plain.focal,
+    search_space={"gamma": uniform(0.0, 5.0)},
+)
+class FocalLoss(LossModule):
+    """Module form of :func:`focal_loss`; ``alpha`` and ``weight`` are buffers."""
+
+    def __init__(self, num_classes: int, *, gamma: float = 2.0, alpha=None, weight=None) -> None:
+        super().__init__(num_classes, weight)
+        self.gamma = check_range("gamma", gamma, 0.0, None)
+        self.register_buffer("alpha", class_vector(alpha, num_classes, "alpha"))
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.check_columns(logits)
+        return _focal(logits, target, self.gamma, self.alpha, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, gamma={self.gamma:g}"

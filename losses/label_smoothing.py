@@ -1,0 +1,85 @@
+"""Label smoothing in both conventions, fused into one log-softmax pass."""
+
+from __future__ import annotations
+
+import torch
+
+from . import plain
+from ._base import LossModule, loss_entry, sample_scale
+from ._checks import check_choice, check_inputs, check_range, class_vector
+from ._fused import TargetLogProbLoss
+from ._registry import register_loss, uniform
+
+SPREADS = ("all", "others")
+
+
+def smoothing_coefficients(smoothing: float, spread: str, num_classes: int) -> tuple[float, float]:
+    """(a, b) with ℓ = −a·log p_t − b·Σ_c log p_c for the chosen convention."""
+    if spread == "all":
+        return 1.0 - smoothing, smoothing / num_classes
+    off = smoothing / (num_classes - 1)
+    return 1.0 - smoothing - off, off
+
+
+@loss_entry
+def _label_smoothing(logits, target, smoothing: float, spread: str, weight):
+    on_target, on_every = smoothing_coefficients(smoothing, spread, logits.shape[1])
+
+    def term(log_pt):
+        return -on_target * log_pt, torch.full_like(log_pt, -on_target)
+
+    scale = sample_scale(target, weight, logits)
+    return TargetLogProbLoss.apply(logits, target, scale, term, on_every)
+
+
+def label_smoothing_loss(logits: torch.Tensor, target: torch.Tensor, smoothing: float = 0.1,
+                         spread: str = "all", weight=None) -> torch.Tensor:
+    r"""Cross-entropy against a smoothed target distribution q.
+
+    .. math:: \ell_i = -\sum_c q_{ic}\log p_{ic}
+
+    - ``spread="all"`` (default, PyTorch's ``label_smoothing``):
+      :math:`q = (1-\varepsilon)\,\mathbb{1}[c=t] + \varepsilon/C`.
+    - ``spread="others"`` (the common hand-written variant):
+      :math:`q = 1-\varepsilon` on the true class, :math:`\varepsilon/(C-1)` on each other class.
+
+    Reference: Szegedy et al., "Rethinking the Inception Architecture", CVPR 2016;
+    Müller et al., "When Does Label Smoothing Help?", NeurIPS 2019.
+
+    Args: logits ``(N, C)``; target ``(N,)``; smoothing ε in ``[0, 1)`` (default 0.1);
+    weight: optional per-class weights applied per sample by its true class,
+    :math:`\sum w_{t_i}\ell_i/\sum w_{t_i}`. Unlike ``F.cross_entropy(weight=…,
+    label_smoothing=…)``, which weights each class's smoothing term by that class's weight
+    (pytorch issue 104776), a sample's whole loss gets its true class's weight.
+    """
+    check_inputs(logits, target)
+    smoothing = check_range("smoothing", smoothing, 0.0, 1.0)
+    check_choice("spread", spread, SPREADS)
+    return _label_smoothing(logits, target, smoothing, spread,
+                            class_vector(weight, logits.shape[1], "weight"))
+
+
+@register_loss(
+    "label_smoothing",
+    description="cross-entropy against a smoothed target (spread 'all' = PyTorch's, 'others')",
+    reference="Szegedy et al., Rethinking the Inception Architecture for Computer Vision, "
+    "CVPR 2016",
+    function=label_smoothing_loss,
+    plain=plain.label_smoothing,
+    search_space={"smoothing": uniform(0.0, 0.3)},
+)
+class LabelSmoothingLoss(LossModule):
+    """Module form of :func:`label_smoothing_loss`."""
+
+    def __init__(self, num_classes: int, *, smoothing: float = 0.1, spread: str = "all",
+                 weight=None) -> None:
+        super().__init__(num_classes, weight)
+        self.smoothing = check_range("smoothing", smoothing, 0.0, 1.0)
+        self.spread = check_choice("spread", spread, SPREADS)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.check_columns(logits)
+        return _label_smoothing(logits, target, self.smoothing, self.spread, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, smoothing={self.smoothing:g}, spread={self.spread}"

@@ -1,0 +1,96 @@
+"""LDAM loss with deferred re-weighting (Cao et al. 2019)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from . import plain
+from ._base import LossModule, like, loss_entry
+from ._checks import check_inputs, check_range, class_counts_vector, class_vector
+from .class_balanced import effective_number_weights
+from ._registry import register_loss, uniform
+
+
+def ldam_margins(class_counts: torch.Tensor, max_margin: float) -> torch.Tensor:
+    """m_c ∝ n_c^(−1/4), scaled so the largest margin is ``max_margin``."""
+    margins = class_counts.double().pow(-0.25)
+    return margins * (max_margin / margins.max())
+
+
+@loss_entry
+def _ldam(logits, target, margins, scale: float, weight):
+    index = target.unsqueeze(1)
+    shifted = logits * scale
+    shifted = shifted.scatter_add(1, index, (-scale * like(margins, logits)[target]).unsqueeze(1))
+    return F.cross_entropy(shifted, target, weight=like(weight, logits))
+
+
+def ldam_loss(logits: torch.Tensor, target: torch.Tensor, class_counts, max_margin: float = 0.5,
+              scale: float = 30.0, weight=None) -> torch.Tensor:
+    r"""Label-distribution-aware margin loss.
+
+    .. math:: m_c = \frac{K}{n_c^{1/4}}\ \text{with}\ \max_c m_c = \text{max\_margin},\qquad
+              \ell_i = -\log\frac{e^{s(z_{t_i}-m_{t_i})}}
+                       {e^{s(z_{t_i}-m_{t_i})}+\sum_{c\ne t_i}e^{s z_c}}
+
+    Reference: Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware Margin
+    Loss", NeurIPS 2019. Defaults max_margin 0.5, scale s = 30. ``weight``: per-class weights with
+    PyTorch's weighted mean (the DRW stage of :class:`LDAMLoss` sets class-balanced weights).
+    Args: logits ``(N, C)``, target ``(N,)``, class_counts ``(C,)``.
+    """
+    check_inputs(logits, target)
+    num_classes = logits.shape[1]
+    counts = class_counts_vector(class_counts, num_classes, "ldam")
+    max_margin = check_range("max_margin", max_margin, 0.0, None, low_open=True)
+    scale = check_range("scale", scale, 0.0, None, low_open=True)
+    return _ldam(logits, target, ldam_margins(counts, max_margin), scale,
+                 class_vector(weight, num_classes, "weight"))
+
+
+@register_loss(
+    "ldam",
+    description="LDAM: per-class margin n_c^-1/4 on the true logit, scaled CE, DRW late in training",
+    reference="Cao et al., Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss, "
+    "NeurIPS 2019",
+    function=ldam_loss,
+    plain=plain.ldam,
+    search_space={"max_margin": uniform(0.1, 1.0)},
+    needs_class_counts=True,
+)
+class LDAMLoss(LossModule):
+    """LDAM with deferred re-weighting (LDAM-DRW).
+
+    From epoch ``round(drw_start · num_epochs)`` on (``on_epoch_start``, called by the trainer),
+    the loss is weighted by class-balanced weights with ``drw_beta`` (Cao et al. use epoch 160 of
+    200, i.e. ``drw_start = 0.8``, and β = 0.9999). ``drw_start = 1`` switches DRW off. Without the
+    hook being called (outside the trainer) the loss is plain LDAM.
+    """
+
+    def __init__(self, num_classes: int, class_counts=None, *, max_margin: float = 0.5,
+                 scale: float = 30.0, drw_start: float = 0.8, drw_beta: float = 0.9999,
+                 weight=None) -> None:
+        super().__init__(num_classes, weight)
+        counts = class_counts_vector(class_counts, num_classes, "ldam")
+        self.max_margin = check_range("max_margin", max_margin, 0.0, None, low_open=True)
+        self.scale = check_range("scale", scale, 0.0, None, low_open=True)
+        self.drw_start = check_range("drw_start", drw_start, 0.0, 1.0, high_open=False)
+        self.drw_beta = check_range("drw_beta", drw_beta, 0.0, 1.0)
+        self.register_buffer("margins", ldam_margins(counts, self.max_margin))
+        drw_weights = effective_number_weights(counts, self.drw_beta)
+        if self.weight is not None:
+            drw_weights = drw_weights * self.weight
+        self.register_buffer("drw_weights", drw_weights)
+        self.drw_active = False
+
+    def on_epoch_start(self, epoch: int, num_epochs: int) -> None:
+        self.drw_active = self.drw_start < 1.0 and epoch >= round(self.drw_start * num_epochs)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.check_columns(logits)
+        weight = self.drw_weights if self.drw_active else self.weight
+        return _ldam(logits, target, self.margins, self.scale, weight)
+
+    def extra_repr(self) -> str:
+        return (f"num_classes={self.num_classes}, max_margin={self.max_margin:g}, "
+                f"scale={self.scale:g}, drw_start={self.drw_start:g}, drw_active={self.drw_active}")

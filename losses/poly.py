@@ -1,0 +1,57 @@
+"""Poly-1 loss (Leng et al. 2022), fused into one log-softmax pass."""
+
+from __future__ import annotations
+
+import torch
+
+from . import plain
+from ._base import LossModule, loss_entry, sample_scale
+from ._checks import check_inputs, check_range, class_vector
+from ._fused import TargetLogProbLoss, poly_term
+from ._registry import register_loss, uniform
+
+
+@loss_entry
+def _poly(logits, target, epsilon: float, weight):
+    scale = sample_scale(target, weight, logits)
+    return TargetLogProbLoss.apply(logits, target, scale, poly_term(epsilon), 0.0)
+
+
+def poly_loss(logits: torch.Tensor, target: torch.Tensor, epsilon: float = 1.0,
+              weight=None) -> torch.Tensor:
+    r"""Poly-1: cross-entropy plus ε times the first polynomial term.
+
+    .. math:: \ell_i = -\log p_{t_i} + \varepsilon\,(1 - p_{t_i})
+
+    Reference: Leng et al., "PolyLoss: A Polynomial Expansion Perspective of Classification Loss
+    Functions", ICLR 2022. ``epsilon`` ≥ −1 (below −1 the loss would decrease as p_t falls);
+    default 1; 0 is cross-entropy. Args: logits ``(N, C)``, target ``(N,)``,
+    weight: optional per-class weights (PyTorch's weighted-mean convention).
+    """
+    check_inputs(logits, target)
+    epsilon = check_range("epsilon", epsilon, -1.0, None)
+    return _poly(logits, target, epsilon, class_vector(weight, logits.shape[1], "weight"))
+
+
+@register_loss(
+    "poly",
+    description="Poly-1: cross-entropy + epsilon * (1 - p_t)",
+    reference="Leng et al., PolyLoss: A Polynomial Expansion Perspective of Classification Loss "
+    "Functions, ICLR 2022",
+    function=poly_loss,
+    plain=plain.poly,
+    search_space={"epsilon": uniform(-1.0, 3.0)},
+)
+class PolyLoss(LossModule):
+    """Module form of :func:`poly_loss`."""
+
+    def __init__(self, num_classes: int, *, epsilon: float = 1.0, weight=None) -> None:
+        super().__init__(num_classes, weight)
+        self.epsilon = check_range("epsilon", epsilon, -1.0, None)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.check_columns(logits)
+        return _poly(logits, target, self.epsilon, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, epsilon={self.epsilon:g}"

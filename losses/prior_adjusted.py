@@ -1,0 +1,106 @@
+"""Cross-entropy of logits shifted by the log class prior: logit adjustment, balanced softmax."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from . import plain
+from ._base import LossModule, like, loss_entry
+from ._checks import check_inputs, check_range, class_counts_vector, class_vector
+from ._registry import register_loss, uniform
+
+
+def log_prior(class_counts: torch.Tensor) -> torch.Tensor:
+    """log π_c with π_c = n_c / Σ n."""
+    counts = class_counts.double()
+    return (counts / counts.sum()).log()
+
+
+@loss_entry
+def _logit_adjusted(logits, target, prior_log, tau: float, weight):
+    shifted = logits + tau * like(prior_log, logits)
+    return F.cross_entropy(shifted, target, weight=like(weight, logits))
+
+
+def logit_adjusted_loss(logits: torch.Tensor, target: torch.Tensor, class_counts,
+                        tau: float = 1.0, weight=None) -> torch.Tensor:
+    r"""Logit-adjusted cross-entropy (Menon et al., "Long-Tail Learning via Logit Adjustment",
+    ICLR 2021).
+
+    .. math:: \ell_i = -\log\frac{e^{z_{t_i}+\tau\log\pi_{t_i}}}{\sum_c e^{z_c+\tau\log\pi_c}},
+              \quad \pi_c = n_c/\sum n
+
+    ``tau`` ≥ 0 (default 1; 0 is cross-entropy, 1 is balanced softmax). Predictions use the raw
+    logits. Native ``cross_entropy`` on the shifted logits. Args: logits ``(N, C)``, target
+    ``(N,)``, class_counts ``(C,)``, weight: optional per-class weights (PyTorch's convention).
+    """
+    check_inputs(logits, target)
+    num_classes = logits.shape[1]
+    counts = class_counts_vector(class_counts, num_classes, "logit_adjusted")
+    tau = check_range("tau", tau, 0.0, None)
+    return _logit_adjusted(logits, target, log_prior(counts), tau,
+                           class_vector(weight, num_classes, "weight"))
+
+
+def balanced_softmax_loss(logits: torch.Tensor, target: torch.Tensor, class_counts,
+                          weight=None) -> torch.Tensor:
+    r"""Balanced softmax (Ren et al., "Balanced Meta-Softmax for Long-Tailed Visual Recognition",
+    NeurIPS 2020): cross-entropy of :math:`z + \log\pi`, i.e. logit adjustment with τ = 1.
+
+    Args: logits ``(N, C)``, target ``(N,)``, class_counts ``(C,)``, weight (optional).
+    """
+    check_inputs(logits, target)
+    num_classes = logits.shape[1]
+    counts = class_counts_vector(class_counts, num_classes, "balanced_softmax")
+    return _logit_adjusted(logits, target, log_prior(counts), 1.0,
+                           class_vector(weight, num_classes, "weight"))
+
+
+class _PriorAdjustedModule(LossModule):
+    def __init__(self, num_classes: int, class_counts, tau: float, weight) -> None:
+        super().__init__(num_classes, weight)
+        counts = class_counts_vector(class_counts, num_classes, self.loss_name)
+        self.tau = check_range("tau", tau, 0.0, None)
+        self.register_buffer("log_prior", log_prior(counts))
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.check_columns(logits)
+        return _logit_adjusted(logits, target, self.log_prior, self.tau, self.weight)
+
+
+@register_loss(
+    "logit_adjusted",
+    description="cross-entropy of z + tau * log prior (logit adjustment)",
+    reference="Menon et al., Long-Tail Learning via Logit Adjustment, ICLR 2021",
+    function=logit_adjusted_loss,
+    plain=plain.logit_adjusted,
+    search_space={"tau": uniform(0.0, 2.0)},
+    needs_class_counts=True,
+)
+class LogitAdjustedLoss(_PriorAdjustedModule):
+    """Module form of :func:`logit_adjusted_loss`; log π is a buffer."""
+
+    def __init__(self, num_classes: int, class_counts=None, *, tau: float = 1.0,
+                 weight=None) -> None:
+        super().__init__(num_classes, class_counts, tau, weight)
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, tau={self.tau:g}"
+
+
+@register_loss(
+    "balanced_softmax",
+    description="cross-entropy of z + log prior (balanced softmax)",
+    reference="Ren et al., Balanced Meta-Softmax for Long-Tailed Visual Recognition, "
+    "NeurIPS 2020",
+    function=balanced_softmax_loss,
+    plain=plain.balanced_softmax,
+    search_space={},
+    needs_class_counts=True,
+)
+class BalancedSoftmaxLoss(_PriorAdjustedModule):
+    """Module form of :func:`balanced_softmax_loss`."""
+
+    def __init__(self, num_classes: int, class_counts=None, *, weight=None) -> None:
+        super().__init__(num_classes, class_counts, 1.0, weight)
