@@ -1,0 +1,122 @@
+"""``gaussian``: a synthetic Gaussian mixture whose Bayes-optimal classifier is known in closed form.
+
+Class c draws x ~ N(μ_c, I) in ``dimension`` dimensions. With ``dimension >= num_classes`` the means
+are the corners of a regular simplex, μ_c = (separation/√2)·e_c, so every pair of classes is exactly
+``separation`` standard deviations apart; with fewer dimensions the means are random (fixed by
+``generator_seed``) and scaled so the closest pair is ``separation`` apart.
+
+Per-class counts of the pool: ``per_class`` for every class, or ``counts`` — a list, or the preset
+``"mask"`` (the competition's 18 class counts, context.md, with its class names). The source also
+generates its own balanced test split (``test_per_class`` rows a class).
+
+Oracle: with equal isotropic covariance the Bayes rule is linear,
+    ŷ(x) = argmax_c  μ_c·x − ½‖μ_c‖² + log π_c,
+for class priors π. ``prepare`` uses the priors of the *test* split: the oracle is the Bayes rule of
+the distribution it is scored on, i.e. the error-optimal classifier there. On the default balanced
+test the priors are equal, so it is the maximum-likelihood rule, which also minimises the balanced
+error (one minus the mean recall) — the natural yardstick for macro-F1, where every class weighs the
+same. It is not exactly the macro-F1-optimal rule (no closed form exists), so a loss can land a hair
+above it by chance; read it as "the best possible", not as a strict upper bound. Using the *train*
+priors instead would be the Bayes rule for the long-tailed train distribution and would under-predict
+the rare classes on a balanced test.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lossbench.datasets import mask_labels
+from lossbench.datasets.sources import Option, Source, SourceData, register_source
+from lossbench.errors import UserError
+
+COUNT_PRESETS: dict[str, tuple[int, ...]] = {"mask": mask_labels.MASK_CLASS_COUNTS}
+
+
+def _pool_counts(options: dict[str, Any]) -> tuple[list[int], list[str] | None]:
+    counts, num_classes = options["counts"], options["num_classes"]
+    names = None
+    if isinstance(counts, str):
+        if counts not in COUNT_PRESETS:
+            raise UserError(f"unknown counts preset {counts!r}; allowed: "
+                            f"{', '.join(sorted(COUNT_PRESETS))}, or a list of whole numbers")
+        names = mask_labels.class_names() if counts == "mask" else None
+        counts = list(COUNT_PRESETS[counts])
+    if counts is None:
+        classes = 10 if num_classes is None else num_classes
+        counts = [options["per_class"]] * classes
+    if num_classes is not None and num_classes != len(counts):
+        raise UserError(f"num_classes is {num_classes} but counts lists {len(counts)} classes")
+    if len(counts) < 2 or min(counts) < 1:
+        raise UserError(f"gaussian needs at least 2 classes with >= 1 row each; got counts {counts}")
+    return counts, names
+
+
+def class_means(num_classes: int, dimension: int, separation: float, seed: int) -> np.ndarray:
+    """(C, D) float64 means: a regular simplex if D >= C, else random with closest pair at ``separation``."""
+    if dimension >= num_classes:
+        return np.eye(num_classes, dimension) * (separation / math.sqrt(2.0))
+    means = np.random.default_rng([seed, 1]).standard_normal((num_classes, dimension))
+    gaps = np.linalg.norm(means[:, None, :] - means[None, :, :], axis=-1)
+    closest = gaps[~np.eye(num_classes, dtype=bool)].min()
+    return means * (separation / closest)
+
+
+def bayes_predict(x: torch.Tensor, means: np.ndarray, priors: np.ndarray) -> torch.Tensor:
+    """argmax_c μ_c·x − ½‖μ_c‖² + log π_c for unit covariance (int64 predictions, shape (N,))."""
+    mu = torch.as_tensor(means, dtype=torch.float64)
+    with np.errstate(divide="ignore"):
+        log_priors = torch.as_tensor(np.log(np.asarray(priors, dtype=np.float64)))
+    scores = x.to(torch.float64) @ mu.T - 0.5 * (mu * mu).sum(1) + log_priors
+    return scores.argmax(dim=1)
+
+
+def load_gaussian(options: dict[str, Any], cache_dir: Path) -> SourceData:
+    """Draw the pool (``counts`` rows a class) and a balanced test split, deterministically."""
+    counts, names = _pool_counts(options)
+    num_classes = len(counts)
+    dimension = options["dimension"] or num_classes
+    separation = options["separation"]
+    if dimension < 1 or not separation > 0:
+        raise UserError(f"gaussian needs dimension >= 1 and separation > 0; "
+                        f"got {dimension} and {separation}")
+    if options["test_per_class"] < 1:
+        raise UserError(f"test_per_class must be >= 1; got {options['test_per_class']}")
+    means = class_means(num_classes, dimension, separation, options["generator_seed"])
+    test_counts = [options["test_per_class"]] * num_classes
+    labels = np.concatenate([np.repeat(np.arange(num_classes), counts),
+                             np.repeat(np.arange(num_classes), test_counts)]).astype(np.int64)
+    rng = np.random.default_rng([options["generator_seed"], 2])
+    x = means[labels] + rng.standard_normal((len(labels), dimension))
+    is_test = np.arange(len(labels)) >= sum(counts)
+    return SourceData(
+        x=torch.from_numpy(x.astype(np.float32)),
+        y=labels,
+        class_names=names or [f"c{c}" for c in range(num_classes)],
+        kind="features",
+        source_test=is_test,
+        oracle=lambda rows, priors: bayes_predict(rows, means, priors),
+        description={"dimension": dimension, "separation": separation,
+                     "means": "simplex" if dimension >= num_classes else "random",
+                     "pool_counts": counts, "test_per_class": options["test_per_class"],
+                     "oracle": "Bayes rule with the test split's class priors"},
+    )
+
+
+register_source(Source(
+    name="gaussian",
+    summary="synthetic Gaussian mixture with a closed-form Bayes-optimal oracle (counts a setting)",
+    options=(
+        Option("num_classes", "optional_int", None, "number of classes (default 10, or len(counts))"),
+        Option("dimension", "optional_int", None, "feature dimension (default: num_classes)"),
+        Option("separation", "float", 3.0, "distance between class means, in standard deviations"),
+        Option("counts", "counts", None, "per-class pool counts: a list or the preset 'mask'"),
+        Option("per_class", "int", 500, "pool rows per class when counts is not given"),
+        Option("test_per_class", "int", 500, "rows per class of the balanced test split"),
+        Option("generator_seed", "int", 0, "seed of the drawn data (the data, not the split)"),
+    ),
+    load=load_gaussian,
+))
