@@ -1,0 +1,69 @@
+"""The typed parts of a suite: the budget, the model and the optimiser.
+
+Every loss of a suite gets exactly these settings; only the loss's own parameters and the shared
+learning rate and weight decay are tuned. Limits are generous but finite, so an absurd number (1e12
+epochs, a negative trial count) is refused with a message instead of running for ever.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lossbench.validate import field
+
+FEATURE_MODELS = ("linear", "mlp")
+IMAGE_MODELS = ("mlp", "linear", "small_cnn", "resnet32", "resnet18")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much work each loss gets; the same for every loss of a suite."""
+
+    trials: int = field(8, min=1, max=10_000)
+    """Finished Optuna trials (complete or pruned) per (dataset, loss) study."""
+    epochs: int = field(10, min=1, max=10_000)
+    batch_size: int = field(128, min=1, max=1_000_000)
+    eval_batch_size: int = field(2048, min=1, max=1_000_000)
+    seeds: int = field(3, min=1, max=1_000)
+    """Final runs per loss with the best parameters (seeds 0 … seeds-1 change order and init)."""
+    data_seed: int = field(0, min=0)
+    """Seed of the resampling and the splits: the same data for every loss and every run."""
+    tune_seed: int = field(0, min=0)
+    """Seed of the sampler and of the training inside every trial."""
+    startup_trials: int = field(3, min=0, max=10_000)
+    """Random trials before TPE models the space, and trials before the pruner may prune."""
+    prune_warmup_epochs: int = field(2, min=0, max=10_000)
+    """Epochs a trial always runs before the median pruner may stop it."""
+    select: str = field("best", choices=("best", "last"))
+    """Which epoch's model counts: the best on validation macro-F1, or the last."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network: one for feature data, one for image data."""
+
+    features: str = field("mlp", choices=FEATURE_MODELS)
+    images: str = field("small_cnn", choices=IMAGE_MODELS)
+    hidden: int = field(128, min=1, max=65_536)
+    """Width of the MLP's hidden layers."""
+    width: int = field(32, min=1, max=4_096)
+    """Channels of the small CNN's first block (doubled per block)."""
+    augment: str = field("none", choices=("none", "flip", "flip_crop"))
+    """Image augmentation on the device: horizontal flip, and a padded random crop."""
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """The optimiser, its schedule and the shared search ranges."""
+
+    optimizer: str = field("sgd", choices=("sgd", "adamw"))
+    momentum: float = field(0.9, min=0.0, max=1.0)
+    schedule: str = field("cosine", choices=("cosine", "step", "constant"))
+    warmup_epochs: int = field(1, min=0, max=10_000)
+    step_milestones: tuple[float, ...] = field((0.8, 0.9), min=0.0, max=1.0)
+    """Fractions of training at which the step schedule multiplies the rate by ``step_gamma``."""
+    step_gamma: float = field(0.1, min=0.0, max=1.0)
+    lr: tuple[float, float] = field((0.01, 0.5), min=1e-8, max=100.0)
+    """Log-uniform search range of the learning rate (every loss)."""
+    weight_decay: tuple[float, float] = field((1e-6, 1e-2), min=0.0, max=10.0)
+    """Log-uniform search range of the weight decay (every loss)."""

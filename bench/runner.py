@@ -1,0 +1,182 @@
+"""``lossbench run``: a whole suite, from data to report, resumable at every stage.
+
+For each dataset: prepare the data once (the same for every loss and run), tune every loss (a study
+that already holds the budget's trials runs nothing), then retrain each loss's best parameters over
+the suite's seeds and score them on the test split (a run already stored is not redone). Tuning of
+all losses of a dataset ends before its test split is first read. Then the aggregate tables and
+the report are written.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lossbench import environment
+from lossbench.data import DatasetEntry, DevData, dev_view
+from lossbench.device import resolve_device, set_threads
+from lossbench.evaluate import final_run, final_seeds
+from lossbench.models import model_name_for
+from lossbench.progress import Progress
+from lossbench.store import (ResultStore, atomic_write_csv, atomic_write_text, fingerprint, redact,
+                             safe_name)
+from lossbench.suite import Suite
+from lossbench.tune import (StudyPlan, best_params, finished_trials, open_study, quiet_optuna,
+                            run_trials, trials_frame)
+
+
+@dataclass
+class RunOptions:
+    """Settings of one ``lossbench run`` that are not part of the suite."""
+
+    out: Path | None = None
+    device: str = "auto"
+    storage: str | None = None
+    threads: int | None = None
+    progress: bool = True
+    cache_dir: Path | None = None
+    report: bool = True
+    notes: list[str] = field(default_factory=list)
+
+
+def default_storage(root: Path) -> str:
+    """The suite's SQLite study file, ``<results>/studies.db``."""
+    root.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(root / 'studies.db').resolve()}"
+
+
+def load_prepared(entry: DatasetEntry, seed: int, cache_dir: Path | None) -> Any:
+    """``lossbench.datasets.prepare`` for one suite entry (the one place data is loaded)."""
+    from lossbench.datasets import prepare
+
+    return prepare(entry.spec, seed=seed, cache_dir=cache_dir)
+
+
+def plans_for(suite: Suite, entry: DatasetEntry, data: DevData) -> list[StudyPlan]:
+    """One study plan per loss of the suite, for dataset ``entry``."""
+    model = model_name_for(data.kind, suite.model, entry.model)
+    return [StudyPlan(suite=suite.name, dataset=entry, loss=loss, model=model,
+                      budget=suite.budget, model_config=suite.model, optim=suite.optim)
+            for loss in suite.losses]
+
+
+def tune_all(plans: list[StudyPlan], data: DevData, device: torch.device, storage: str,
+             store: ResultStore, progress: Progress) -> dict[str, dict]:
+    """Tune every plan to the budget's trials; returns the chosen trial of each loss."""
+    chosen = {}
+    for plan in plans:
+        study = open_study(plan, storage)
+        target = plan.budget.trials
+        progress.advance(min(target, len(finished_trials(study))))
+
+        def show(current, plan=plan):
+            done = len(finished_trials(current))
+            best = max((t.value for t in finished_trials(current)
+                        if t.state.name == "COMPLETE"), default=None)
+            progress.show(plan.dataset.name, plan.loss.name,
+                          f"trial {min(done + 1, target)}/{target}", best)
+
+        show(study)
+        run_trials(study, plan, data, device, target,
+                   after_trial=lambda s: (progress.advance(), show(s)))
+        folder = Path("trials") / safe_name(plan.dataset.name)
+        atomic_write_csv(store.path(str(folder / f"{safe_name(plan.loss.name)}.csv")),
+                         trials_frame(study))
+        params, value, number = best_params(study, target)
+        chosen[plan.loss.name] = {"params": params, "val_macro_f1": value, "trial": number,
+                                  "study": study.study_name, "storage": redact(storage),
+                                  "trials": target, "fingerprint": plan.fingerprint}
+        store.write_json(str(folder / f"{safe_name(plan.loss.name)}.json"), chosen[plan.loss.name])
+        progress.note(f"{plan.dataset.name} | {plan.loss.name}: best validation macro-F1 "
+                      f"{value:.4f} (trial {number}) with "
+                      + ", ".join(f"{k}={_short(v)}" for k, v in params.items()))
+    return chosen
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def final_all(plans: list[StudyPlan], chosen: dict[str, dict], data: DevData, prepared: Any,
+              device: torch.device, store: ResultStore, progress: Progress) -> list[tuple]:
+    """Retrain every loss's best parameters over the seeds and score on test; skip stored runs."""
+    keys = []
+    for plan in plans:
+        params = chosen[plan.loss.name]["params"]
+        for seed in final_seeds(plan.budget.seeds):
+            keys.append((plan.dataset.name, plan.loss.name, seed))
+            run_fingerprint = fingerprint({"plan": plan.settings(), "params": params,
+                                           "seed": seed})
+            if store.load_run(plan.dataset.name, plan.loss.name, seed, run_fingerprint):
+                progress.advance()
+                continue
+            progress.show(plan.dataset.name, plan.loss.name, f"final run seed {seed}")
+            record = final_run(plan, params, seed, data, prepared, device, run_fingerprint)
+            store.save_run(record)
+            progress.advance()
+    return keys
+
+
+def write_protocol(store: ResultStore, entry: DatasetEntry, prepared: Any, data: DevData,
+                   model: str) -> None:
+    """Splits, sizes and settings of one dataset, for the report (after its final runs)."""
+    store.write_json(f"datasets/{safe_name(entry.name)}.json", {
+        "name": entry.name, "spec": entry.spec.to_dict(), "kind": data.kind, "model": model,
+        "num_classes": data.num_classes, "class_names": data.class_names,
+        "input_shape": list(data.input_shape), "counts": prepared.counts(),
+        "description": prepared.description})
+
+
+def run_suite(suite: Suite, options: RunOptions) -> Path:
+    """Run ``suite`` end to end and return its results folder."""
+    started = time.perf_counter()
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    set_threads(options.threads)
+    device = resolve_device(options.device)
+    suite = suite.for_device(device.type)
+    store = ResultStore(options.out or Path("results") / suite.name)
+    storage = options.storage or default_storage(store.root)
+    quiet_optuna()
+    store.path().mkdir(parents=True, exist_ok=True)
+    atomic_write_text(store.path("suite.toml"), suite.source_text)
+    store.write_json("suite.json", {"name": suite.name, "description": suite.description,
+                                    "toml": suite.source_text, "device_type": device.type})
+    budget = suite.budget
+    total = len(suite.datasets) * len(suite.losses) * (budget.trials + budget.seeds)
+    progress = Progress(total, enabled=options.progress)
+    keys: list[tuple] = []
+    try:
+        for entry in suite.datasets:
+            progress.show(entry.name, "-", "preparing data")
+            prepared = load_prepared(entry, budget.data_seed, options.cache_dir)
+            data = dev_view(prepared).to(device)
+            plans = plans_for(suite, entry, data)
+            chosen = tune_all(plans, data, device, storage, store, progress)
+            keys += final_all(plans, chosen, data, prepared, device, store, progress)
+            write_protocol(store, entry, prepared, data, plans[0].model)
+    finally:
+        progress.close()
+    store.write_aggregates(set(keys))
+    _write_environment(store, device, storage, started_at, time.perf_counter() - started)
+    if options.report:
+        from lossbench.report import build_report
+
+        build_report(store.root)
+    return store.root
+
+
+def _write_environment(store: ResultStore, device: torch.device, storage: str, started_at: str,
+                       wall_seconds: float) -> None:
+    """Versions, device, commit, and this invocation's wall time (earlier ones kept)."""
+    previous = store.read_json("environment.json") if store.path("environment.json").is_file() \
+        else {}
+    invocations = previous.get("invocations", []) + [
+        {"started_at": started_at, "wall_seconds": round(wall_seconds, 2)}]
+    store.write_json("environment.json", {**environment.describe(device),
+                                          "storage": redact(storage), "invocations": invocations,
+                                          "wall_seconds": round(wall_seconds, 2)})

@@ -1,0 +1,181 @@
+"""Suites: datasets × losses × model × budget, declared as TOML and loaded into typed config.
+
+A suite file looks like::
+
+    name = "default"                       # optional, the file's stem otherwise
+    description = "what it compares"
+    losses = ["ce", "focal"]               # or "all"
+    [budget]   trials = 8, epochs = 10, seeds = 3, …      (lossbench.config.Budget)
+    [model]    features = "mlp", images = "small_cnn", …  (lossbench.config.ModelConfig)
+    [optim]    optimizer = "sgd", lr = [0.01, 0.5], …     (lossbench.config.OptimConfig)
+    [cpu]      budget/model/optim overrides used when the device is the CPU
+    [loss_params.focal]  alpha = …          fixed loss parameters (removed from the search)
+    [[datasets]]  source = "digits", profile = "exp", …   (lossbench.datasets.DatasetSpec)
+
+Packaged suites live in ``lossbench/suites/*.toml``; any path to a ``.toml`` file works too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lossbench.config import Budget, ModelConfig, OptimConfig
+from lossbench.data import DatasetEntry, parse_dataset
+from lossbench.errors import UserError
+from lossbench.loss_space import check_fixed_params, resolve_losses
+from lossbench.validate import build_config, nearest, unknown_name
+
+TOP_KEYS = ("name", "description", "losses", "budget", "model", "optim", "cpu", "loss_params",
+            "datasets")
+CPU_KEYS = ("budget", "model", "optim")
+
+
+@dataclass(frozen=True)
+class LossEntry:
+    """One loss of a suite: its registry name and the parameters the suite fixes."""
+
+    name: str
+    fixed: dict
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A validated suite; ``for_device`` applies the ``[cpu]`` overrides."""
+
+    name: str
+    description: str
+    datasets: tuple[DatasetEntry, ...]
+    losses: tuple[LossEntry, ...]
+    budget: Budget
+    model: ModelConfig
+    optim: OptimConfig
+    cpu_overrides: dict
+    source_text: str
+    """The TOML text the suite was read from (kept with the results)."""
+
+    def for_device(self, device_type: str) -> "Suite":
+        """This suite with the ``[cpu]`` overrides applied when ``device_type`` is ``"cpu"``."""
+        if device_type != "cpu" or not self.cpu_overrides:
+            return self
+        return dataclasses.replace(self, **_config_parts(self.cpu_overrides, "cpu", self))
+
+    def dataset(self, name: str) -> DatasetEntry:
+        """The dataset called ``name``, or a UserError listing the suite's datasets."""
+        for entry in self.datasets:
+            if entry.name == name:
+                return entry
+        raise unknown_name(f"dataset in suite {self.name!r}:", name, [d.name for d in self.datasets])
+
+
+def packaged_suites() -> list[str]:
+    """Names of the suites shipped with lossbench."""
+    folder = resources.files("lossbench.suites")
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_suite(name_or_path: str | Path) -> Suite:
+    """The suite named ``name_or_path`` (packaged) or read from that path."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise UserError(f"suite file {str(path)!r} does not exist or is not a file")
+        return parse_suite(path.read_text(encoding="utf-8"), default_name=path.stem,
+                           origin=str(path))
+    if str(name_or_path) not in packaged_suites():
+        raise UserError(f"unknown suite {str(name_or_path)!r}{nearest(str(name_or_path), packaged_suites())}; "
+                        f"packaged suites: {', '.join(packaged_suites())}, or a path to a .toml file")
+    text = resources.files("lossbench.suites").joinpath(f"{name_or_path}.toml").read_text("utf-8")
+    return parse_suite(text, default_name=str(name_or_path), origin=f"packaged suite {name_or_path!r}")
+
+
+def parse_suite(text: str, default_name: str, origin: str = "suite") -> Suite:
+    """A validated Suite from TOML ``text``; every mistake is a UserError naming the key."""
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise UserError(f"{origin} is not valid TOML: {error}") from None
+    try:
+        return _parse_table(table, default_name, text)
+    except UserError as error:
+        raise UserError(f"{origin}: {error}") from None
+
+
+def _parse_table(table: dict, default_name: str, text: str) -> Suite:
+    for key in table:
+        if key not in TOP_KEYS:
+            raise unknown_name("top-level key", key, TOP_KEYS)
+    name = _string(table.get("name", default_name), "name")
+    if not name or any(c in name for c in "/\\") or name.startswith("."):
+        raise UserError(f"name must be a plain word usable as a folder name, got {name!r}")
+    description = _string(table.get("description", ""), "description")
+    cpu = table.get("cpu", {})
+    if not isinstance(cpu, dict):
+        raise UserError(f"cpu must be a table, got {cpu!r}")
+    for key in cpu:
+        if key not in CPU_KEYS:
+            raise unknown_name("key in [cpu]:", key, CPU_KEYS)
+    parts = _config_parts(table, "", None)
+    _config_parts(cpu, "cpu", None)  # validate the overrides now, not on the first CPU run
+    losses = _parse_losses(table.get("losses", "all"), table.get("loss_params", {}))
+    datasets = _parse_datasets(table.get("datasets"))
+    return Suite(name=name, description=description, datasets=datasets, losses=losses,
+                 cpu_overrides=cpu, source_text=text, **parts)
+
+
+def _config_parts(table: dict, prefix: str, base: Suite | None) -> dict:
+    """Budget, model and optim from ``table`` on top of ``base``'s (or the defaults)."""
+    where = f"{prefix}." if prefix else ""
+    parts = {
+        "budget": build_config(Budget, table.get("budget", {}), f"{where}budget",
+                               base.budget if base else None),
+        "model": build_config(ModelConfig, table.get("model", {}), f"{where}model",
+                              base.model if base else None),
+        "optim": build_config(OptimConfig, table.get("optim", {}), f"{where}optim",
+                              base.optim if base else None),
+    }
+    for key in ("lr", "weight_decay"):
+        low, high = getattr(parts["optim"], key)
+        if not 0 < low <= high:
+            raise UserError(f"{where}optim.{key} must be [low, high] with 0 < low <= high, "
+                            f"got [{low}, {high}]")
+    return parts
+
+
+def _string(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise UserError(f"{key} must be a string, got {value!r}")
+    return value
+
+
+def _parse_losses(value: Any, loss_params: Any) -> tuple[LossEntry, ...]:
+    if not isinstance(loss_params, dict):
+        raise UserError(f"loss_params must be a table of tables, got {loss_params!r}")
+    names = resolve_losses(value)
+    for name in loss_params:
+        if name not in names:
+            raise unknown_name("loss in [loss_params] (not in this suite's losses):", name, names)
+    entries = []
+    for name in names:
+        fixed = loss_params.get(name, {})
+        if not isinstance(fixed, dict):
+            raise UserError(f"loss_params.{name} must be a table, got {fixed!r}")
+        check_fixed_params(name, fixed)
+        entries.append(LossEntry(name=name, fixed=dict(fixed)))
+    return tuple(entries)
+
+
+def _parse_datasets(value: Any) -> tuple[DatasetEntry, ...]:
+    if not isinstance(value, list) or not value:
+        raise UserError("datasets must be a non-empty array of tables ([[datasets]] sections)")
+    entries = [parse_dataset(table, f"datasets[{i}]") for i, table in enumerate(value)]
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.name in seen:
+            raise UserError(f"two datasets are called {entry.name!r}; give one a distinct 'name'")
+        seen.add(entry.name)
+    return tuple(entries)

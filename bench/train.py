@@ -1,0 +1,167 @@
+"""Training one model with one loss: the loop shared by tuning trials and final runs.
+
+Data lives on the device as tensors and is batched by index with ``randperm`` (no DataLoader).
+On CUDA the forward pass runs under bf16 autocast with channels_last images; the loss is always
+computed in float32. A loss with ``on_epoch_start(epoch, num_epochs)`` (deferred re-weighting) is
+told each epoch. A non-finite loss stops training at once and is reported, never trained through.
+Model selection uses the validation split only.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lossbench import loss_space
+from lossbench.config import Budget, ModelConfig, OptimConfig
+from lossbench.data import DevData
+from lossbench.device import seed_everything
+from lossbench.metrics import macro_f1
+from lossbench.models import build_model
+from lossbench.optim import make_optimizer, make_schedule
+
+EpochCallback = Callable[[int, float], None]
+"""Called after each epoch with (epoch, validation macro-F1); may raise optuna.TrialPruned."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that defines one training run except the seed and the data."""
+
+    loss: str
+    loss_params: dict
+    lr: float
+    weight_decay: float
+    model: str
+    budget: Budget
+    model_config: ModelConfig
+    optim: OptimConfig
+
+
+@dataclass
+class FitResult:
+    """What training produced; ``model`` holds the selected epoch's weights."""
+
+    model: nn.Module
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_score: float = float("nan")
+    diverged: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def selected_score(self) -> float:
+        """Validation macro-F1 of the model that was kept."""
+        if self.best_epoch is None:
+            return float("nan")
+        return float(self.history[self.best_epoch]["val_macro_f1"])
+
+
+def augment(x: torch.Tensor, mode: str) -> torch.Tensor:
+    """Random horizontal flips, and for ``flip_crop`` a random crop of the 4-pixel-padded image."""
+    if mode == "none" or x.ndim != 4:
+        return x
+    n, _, h, w = x.shape
+    flip = torch.rand(n, device=x.device) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    if mode == "flip_crop":
+        padded = F.pad(x, (4, 4, 4, 4))
+        dy = torch.randint(0, 9, (n,), device=x.device)
+        dx = torch.randint(0, 9, (n,), device=x.device)
+        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+        cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+        batch = torch.arange(n, device=x.device)[:, None, None, None]
+        channel = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+        x = padded[batch, channel, rows, cols]
+    return x
+
+
+def _prepare_inputs(data: DevData, x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    inputs = data.inputs(x.to(device, non_blocking=True))
+    if device.type == "cuda" and inputs.ndim == 4:
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+    return inputs
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, data: DevData, x: torch.Tensor, device: torch.device,
+                   batch_size: int) -> torch.Tensor:
+    """Float32 logits (on the CPU) of ``model`` for inputs ``x``, in eval mode."""
+    model.eval()
+    outputs = []
+    for chunk in torch.split(x, batch_size):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            outputs.append(model(_prepare_inputs(data, chunk, device)).float().cpu())
+    return torch.cat(outputs) if outputs else torch.zeros(0, data.num_classes)
+
+
+def _batches(n: int, batch_size: int, device: torch.device) -> list[torch.Tensor]:
+    """Shuffled index batches; a last batch of one example is dropped (batch norm needs two)."""
+    order = torch.randperm(n).to(device)
+    batches = list(torch.split(order, batch_size))
+    if len(batches) > 1 and len(batches[-1]) < 2:
+        batches.pop()
+    return batches
+
+
+def train(data: DevData, recipe: Recipe, seed: int, device: torch.device,
+          on_epoch: EpochCallback | None = None) -> FitResult:
+    """Train ``recipe`` on ``data.train`` with ``seed``; select the epoch on ``data.val``."""
+    started = time.perf_counter()
+    seed_everything(seed)
+    model = build_model(recipe.model, data.input_shape, data.num_classes, recipe.model_config)
+    model = model.to(device)
+    if device.type == "cuda" and len(data.input_shape) == 3:
+        model = model.to(memory_format=torch.channels_last)
+    loss_fn = loss_space.build(recipe.loss, data.num_classes, data.train_counts,
+                               recipe.loss_params).to(device)
+    epochs, budget = recipe.budget.epochs, recipe.budget
+    steps_per_epoch = len(_batches(len(data.train), budget.batch_size, torch.device("cpu")))
+    optimizer = make_optimizer(model, recipe.optim, recipe.lr, recipe.weight_decay)
+    schedule = make_schedule(optimizer, recipe.optim, epochs, steps_per_epoch)
+    epoch_hook = getattr(loss_fn, "on_epoch_start", None)
+    check_every = 1 if device.type == "cpu" else 16
+    result = FitResult(model=model)
+    best_state: dict | None = None
+    for epoch in range(epochs):
+        if epoch_hook is not None:
+            epoch_hook(epoch, epochs)
+        model.train()
+        total = torch.zeros((), device=device)
+        batches = _batches(len(data.train), budget.batch_size, device)
+        for step, index in enumerate(batches):
+            inputs = _prepare_inputs(data, augment(data.train.x[index], recipe.model_config.augment),
+                                     device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                logits = model(inputs)
+            loss = loss_fn(logits.float(), data.train.y[index])
+            total += loss.detach()
+            if (step + 1) % check_every == 0 or step + 1 == len(batches):
+                if not torch.isfinite(total):
+                    result.diverged = (f"loss became {float(loss.detach()):.4g} at epoch {epoch}, "
+                                       f"step {step} (lr={recipe.lr:.3g})")
+                    break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        if result.diverged:
+            break
+        logits = predict_logits(model, data, data.val.x, device, budget.eval_batch_size)
+        score = macro_f1(data.val.y.cpu(), logits.argmax(1), data.num_classes)
+        result.history.append({"epoch": epoch, "train_loss": float(total) / len(batches),
+                               "val_macro_f1": score})
+        if budget.select == "last" or result.best_epoch is None or score > result.best_score:
+            result.best_epoch, result.best_score = epoch, score
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if on_epoch is not None:
+            on_epoch(epoch, score)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    result.seconds = time.perf_counter() - started
+    return result

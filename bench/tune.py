@@ -1,0 +1,169 @@
+"""Tuning: one Optuna study per (suite, dataset, loss), resumable, on any Optuna storage.
+
+Each trial samples the shared learning rate and weight decay plus the loss's own search space,
+trains with the suite's budget and returns the validation macro-F1 of the selected epoch; the median
+pruner stops weak trials from the intermediate scores, and a trial whose loss diverges is pruned
+with the reason kept in its ``pruned_reason`` attribute. ``--trials N`` is the number of finished
+(complete or pruned) trials the study should hold: only the missing ones run.
+
+The sampler is re-seeded before every trial from the number of finished trials, so an interrupted
+and resumed study draws the same parameters as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import optuna
+import pandas as pd
+import torch
+
+from lossbench import loss_space
+from lossbench.config import Budget, ModelConfig, OptimConfig
+from lossbench.data import DatasetEntry, DevData
+from lossbench.errors import UserError
+from lossbench.store import fingerprint
+from lossbench.suite import LossEntry
+from lossbench.train import Recipe, train
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """What one study tunes: a dataset, a loss and the suite's fixed settings."""
+
+    suite: str
+    dataset: DatasetEntry
+    loss: LossEntry
+    model: str
+    budget: Budget
+    model_config: ModelConfig
+    optim: OptimConfig
+
+    def settings(self) -> dict:
+        """The settings a trial depends on (not the trial count), for the fingerprint."""
+        budget = {k: v for k, v in asdict(self.budget).items()
+                  if k not in ("trials", "seeds", "eval_batch_size")}
+        return {"dataset": self.dataset.spec.to_dict(), "loss": self.loss.name,
+                "fixed": self.loss.fixed, "model": self.model, "budget": budget,
+                "model_config": asdict(self.model_config), "optim": asdict(self.optim)}
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.settings())
+
+    @property
+    def default_study_name(self) -> str:
+        return f"{self.suite}/{self.dataset.name}/{self.loss.name}/{self.fingerprint}"
+
+    def recipe(self, params: dict) -> Recipe:
+        """The training recipe for sampled or best ``params`` (lr, weight_decay, loss params)."""
+        loss_params = {**self.loss.fixed,
+                       **{k: v for k, v in params.items() if k not in loss_space.SHARED_PARAMS}}
+        return Recipe(loss=self.loss.name, loss_params=loss_params, lr=float(params["lr"]),
+                      weight_decay=float(params["weight_decay"]), model=self.model,
+                      budget=self.budget, model_config=self.model_config, optim=self.optim)
+
+
+def open_study(plan: StudyPlan, storage: str, study_name: str | None = None) -> optuna.Study:
+    """Create the study or join the existing one; refuse one that was made with other settings."""
+    name = study_name or plan.default_study_name
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=plan.budget.startup_trials,
+                                         n_warmup_steps=plan.budget.prune_warmup_epochs)
+    study = optuna.create_study(storage=storage, study_name=name, direction="maximize",
+                                pruner=pruner, sampler=_sampler(plan, 0), load_if_exists=True)
+    stored = study.user_attrs.get("fingerprint")
+    if stored is None:
+        study.set_user_attr("fingerprint", plan.fingerprint)
+        study.set_user_attr("settings", plan.settings())
+    elif stored != plan.fingerprint:
+        raise UserError(f"study {name!r} in this storage was made with other settings (fingerprint "
+                        f"{stored}, these are {plan.fingerprint}); use another --study name")
+    return study
+
+
+def _sampler(plan: StudyPlan, finished: int) -> optuna.samplers.TPESampler:
+    seed = (plan.budget.tune_seed * 1_000_003 + finished) % 2**31
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=plan.budget.startup_trials)
+
+
+def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Complete and pruned trials, in trial-number order."""
+    return sorted(study.get_trials(deepcopy=False, states=FINISHED), key=lambda t: t.number)
+
+
+def make_objective(plan: StudyPlan, data: DevData,
+                   device: torch.device) -> Callable[[optuna.Trial], float]:
+    """The Optuna objective: sample, train, report each epoch, return validation macro-F1."""
+    space = loss_space.tuned_space(plan.loss.name, plan.loss.fixed)
+
+    def objective(trial: optuna.Trial) -> float:
+        params = {"lr": trial.suggest_float("lr", *plan.optim.lr, log=True),
+                  "weight_decay": trial.suggest_float("weight_decay", *plan.optim.weight_decay,
+                                                      log=True)}
+        for name, spec in space.items():
+            params[name] = loss_space.suggest(trial, name, spec)
+
+        def report(epoch: int, score: float) -> None:
+            trial.report(score, epoch)
+            if trial.should_prune():
+                reason = f"median pruner after epoch {epoch} (validation macro-F1 {score:.4f})"
+                trial.set_user_attr("pruned_reason", reason)
+                raise optuna.TrialPruned(reason)
+
+        result = train(data, plan.recipe(params), plan.budget.tune_seed, device, on_epoch=report)
+        trial.set_user_attr("train_seconds", result.seconds)
+        if result.diverged:
+            trial.set_user_attr("pruned_reason", f"diverged: {result.diverged}")
+            raise optuna.TrialPruned(f"diverged: {result.diverged}")
+        return result.best_score
+
+    return objective
+
+
+def run_trials(study: optuna.Study, plan: StudyPlan, data: DevData, device: torch.device,
+               target: int, after_trial: Callable[[optuna.Study], None] | None = None) -> int:
+    """Run trials until the study holds ``target`` finished ones; returns how many ran."""
+    objective = make_objective(plan, data, device)
+    ran = 0
+    while (finished := len(finished_trials(study))) < target:
+        study.sampler = _sampler(plan, finished)
+        study.optimize(objective, n_trials=1, catch=())
+        ran += 1
+        if after_trial is not None:
+            after_trial(study)
+    return ran
+
+
+def best_params(study: optuna.Study, budget_trials: int | None = None) -> tuple[dict, float, int]:
+    """Parameters, value and number of the best complete trial among the first ``budget_trials``
+    finished ones (all when None), so that a study holding extra trials gives no loss more budget.
+    """
+    trials = finished_trials(study)
+    if budget_trials is not None:
+        trials = trials[:budget_trials]
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        raise RuntimeError(f"study {study.study_name!r} has no complete trial among its first "
+                           f"{len(trials)} finished ones (all pruned or diverged)")
+    best = max(complete, key=lambda t: (t.value, -t.number))
+    return dict(best.params), float(best.value), best.number
+
+
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial: number, state, value, parameters, epochs run, seconds, pruned reason."""
+    rows = []
+    for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        seconds = (trial.duration.total_seconds() if trial.duration is not None else None)
+        rows.append({"number": trial.number, "state": trial.state.name, "value": trial.value,
+                     **{f"param_{k}": v for k, v in trial.params.items()},
+                     "epochs_run": len(trial.intermediate_values), "seconds": seconds,
+                     "pruned_reason": trial.user_attrs.get("pruned_reason", "")})
+    return pd.DataFrame(rows)
+
+
+def quiet_optuna() -> None:
+    """Optuna logs a line per trial; the progress display says it better."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -1,0 +1,108 @@
+"""Typed configuration from untyped tables (TOML), with one clear message per mistake.
+
+``build_config(cls, table, where)`` fills a dataclass from a dict: an unknown key is answered with
+the nearest allowed names, a wrong type or an out-of-range number names the key, the value and what
+is allowed. Field metadata declares the limits: ``min``, ``max`` and ``choices``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from typing import Any, Iterable, TypeVar
+
+from lossbench.errors import UserError
+
+T = TypeVar("T")
+
+
+def nearest(name: str, allowed: Iterable[str]) -> str:
+    """A "did you mean" clause for ``name`` among ``allowed`` ('' when nothing is close)."""
+    matches = difflib.get_close_matches(str(name), list(allowed), n=3, cutoff=0.5)
+    return f" (did you mean {', '.join(repr(m) for m in matches)}?)" if matches else ""
+
+
+def unknown_name(what: str, name: str, allowed: Iterable[str]) -> UserError:
+    """The error for a name that is not one of ``allowed``: nearest names first, then all."""
+    allowed = sorted(allowed)
+    return UserError(
+        f"unknown {what} {name!r}{nearest(name, allowed)}; allowed: {', '.join(allowed)}"
+    )
+
+
+def field(default: Any, **limits: Any) -> Any:
+    """A dataclass field with a default and validation limits (``min``, ``max``, ``choices``)."""
+    if isinstance(default, (list, dict)):
+        raise TypeError("use tuples for sequence defaults")
+    return dataclasses.field(default=default, metadata=limits)
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _check_scalar(value: Any, expected: type, key: str) -> Any:
+    """``value`` as ``expected`` (an int is accepted for a float), or a UserError naming ``key``."""
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is bool and not isinstance(value, bool):
+        raise UserError(f"{key} must be true or false, got {value!r} ({_type_name(value)})")
+    if expected in (int, float) and isinstance(value, bool):
+        raise UserError(f"{key} must be a {_type_name(expected())}, got {value!r}")
+    if not isinstance(value, expected):
+        raise UserError(
+            f"{key} must be a {_type_name(expected())}, got {value!r} ({_type_name(value)})"
+        )
+    return value
+
+
+def _check_value(value: Any, annotation: Any, key: str) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is tuple:
+        args = typing.get_args(annotation)
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"{key} must be a list, got {value!r} ({_type_name(value)})")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_check_scalar(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise UserError(f"{key} must be a list of {len(args)} values, got {value!r}")
+        return tuple(_check_scalar(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    return _check_scalar(value, annotation, key)
+
+
+def _check_limits(value: Any, limits: dict, key: str) -> None:
+    values = value if isinstance(value, tuple) else (value,)
+    for item in values:
+        if "choices" in limits and item not in limits["choices"]:
+            raise unknown_name(f"value for {key}:", item, limits["choices"])
+        if "min" in limits and item < limits["min"]:
+            raise UserError(f"{key} must be at least {limits['min']}, got {item!r}")
+        if "max" in limits and item > limits["max"]:
+            raise UserError(f"{key} must be at most {limits['max']}, got {item!r}")
+
+
+def build_config(cls: type[T], table: Any, where: str, base: T | None = None) -> T:
+    """An instance of dataclass ``cls`` from ``table``; keys absent keep ``base``'s or defaults.
+
+    ``where`` is the table's name in messages (``"budget"`` gives ``budget.epochs must be …``).
+    """
+    if not isinstance(table, dict):
+        raise UserError(f"{where} must be a table, got {table!r} ({_type_name(table)})")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
+    for key in table:
+        if key not in fields:
+            raise unknown_name(f"key in [{where}]:", key, fields)
+    values = {}
+    for name, spec in fields.items():
+        if name not in table:
+            continue
+        key = f"{where}.{name}"
+        value = _check_value(table[name], hints[name], key)
+        _check_limits(value, dict(spec.metadata), key)
+        values[name] = value
+    start = base if base is not None else cls()
+    return dataclasses.replace(start, **values)  # type: ignore[type-var]
