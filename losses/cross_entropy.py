@@ -7,11 +7,15 @@ import torch.nn.functional as F
 
 from . import plain
 from ._base import LossModule, like, loss_entry
-from ._checks import check_inputs, check_range, class_counts_vector
+from ._checks import check_inputs, check_range, class_counts_vector, class_vector
 from ._registry import register_loss, uniform
 
 
 @loss_entry
+def _cross_entropy(logits, target, weight):
+    return F.cross_entropy(logits, target, weight=like(weight, logits))
+
+
 def cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, weight=None) -> torch.Tensor:
     r"""Cross-entropy, PyTorch's native kernel.
 
@@ -26,7 +30,8 @@ def cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, weight=None) 
 
     Example: predicted probabilities [0.2, 0.7, 0.1] for the true class 1 give -ln 0.7 = 0.357.
     """
-    return F.cross_entropy(logits, target, weight=like(weight, logits))
+    check_inputs(logits, target)
+    return _cross_entropy(logits, target, class_vector(weight, logits.shape[1], "weight"))
 
 
 def inverse_frequency_weights(class_counts: torch.Tensor, power: float) -> torch.Tensor:
@@ -52,8 +57,8 @@ def weighted_ce_loss(logits, target, class_counts, power: float = 1.0, weight=No
     power = check_range("power", power, 0.0, None)
     weights = inverse_frequency_weights(counts, power)
     if weight is not None:
-        weights = weights * torch.as_tensor(weight, dtype=torch.float64).flatten()
-    return cross_entropy_loss(logits, target, weight=weights)
+        weights = weights * class_vector(weight, len(weights), "weight")
+    return _cross_entropy(logits, target, weights)
 
 
 @register_loss(
@@ -72,7 +77,7 @@ class CrossEntropyLoss(LossModule):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self.check_columns(logits)
-        return cross_entropy_loss(logits, target, weight=self.weight)
+        return _cross_entropy(logits, target, self.weight)
 
 
 @register_loss(
@@ -100,4 +105,4 @@ class WeightedCrossEntropyLoss(LossModule):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self.check_columns(logits)
-        return cross_entropy_loss(logits, target, weight=self.class_weights)
+        return _cross_entropy(logits, target, self.class_weights)
