@@ -24,7 +24,7 @@ _FALSE = {"0", "false", "no", "off"}
 
 @dataclass(frozen=True)
 class Option:
-    """One setting of a source: name, kind (int, float, str, bool, path, counts), default, help."""
+    """One setting of a source: name, kind (int, float, str, bool, path, counts, ids), default, help."""
 
     name: str
     kind: str
@@ -80,6 +80,17 @@ def _parse_path(value: Any) -> Path | None:
     return Path(value).expanduser()
 
 
+def _parse_ids(value: Any) -> list[str]:
+    """A list of ids (strings or numbers kept as written), or a comma-separated string of them."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(value)
+    return [str(item).strip() for item in value if str(item).strip()]
+
+
 def _parse_optional_int(value: Any) -> int | None:
     return None if value is None else _parse_int(value)
 
@@ -92,6 +103,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "bool": _parse_bool,
     "path": _parse_path,
     "counts": _parse_counts,
+    "ids": _parse_ids,
 }
 _KIND_WORDS = {
     "int": "a whole number",
@@ -101,6 +113,7 @@ _KIND_WORDS = {
     "bool": "true or false",
     "path": "a path",
     "counts": "a preset name or a list of whole numbers",
+    "ids": "a list of ids",
 }
 
 
