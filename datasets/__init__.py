@@ -20,7 +20,7 @@ from lossbench.datasets.sources import (
 )
 
 # Importing a source module registers it.
-from lossbench.datasets import digits, gaussian, mask  # noqa: F401  isort: skip
+from lossbench.datasets import cifar, digits, gaussian, imagefolder, mask  # noqa: F401  isort: skip
 from lossbench.datasets.prepare import prepare
 from lossbench.datasets.prepared import PreparedData
 from lossbench.datasets.spec import DatasetSpec

@@ -57,6 +57,9 @@ def save_cached(cache_dir: Path, key: str, entry: dict[str, Any]) -> Path:
     try:
         with os.fdopen(handle, "wb") as stream:
             torch.save(entry, stream)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; a cache follows the umask
         os.replace(temporary, cache_dir / key)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

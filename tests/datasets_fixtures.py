@@ -91,6 +91,8 @@ def make_image_folder(root: Path, classes: dict[str, tuple[int, int]], size: int
     tree = root / "tree"
     for c, (name, (n_train, n_test)) in enumerate(classes.items()):
         for split, count in (("train", n_train), ("test", n_test)):
+            if count == 0:
+                continue
             folder = tree / split / name
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(count):

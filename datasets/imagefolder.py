@@ -1,0 +1,181 @@
+"""``imagefolder``: any ``train/<class>/*`` (+ optional ``test/<class>/*``) tree, or a .tar.gz of one.
+
+The tree may sit one level down (``<path>/<name>/train/…``, as in ``cifar10-jpg.tar.gz``). Class
+names are the ``train/`` sub-folders, sorted. Hidden entries (``.*``, ``._*``) are ignored and other
+non-image files skipped. ``test/`` becomes the source's own test split; without it, ``prepare`` sets
+a test split apart from the pool. Images are decoded once and cached as uint8 under a key of the
+archive's (or every file's) path, size and modification time, so a warm load reads one file.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+import torch
+from lossbench.datasets.cache import cache_key, load_cached, save_cached
+from lossbench.datasets.images import decode_many, is_hidden, is_image_name
+from lossbench.datasets.sources import Option, Source, SourceData, register_source
+from lossbench.errors import UserError
+
+SPLITS = ("train", "test")
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+
+# (split, class, file name) -> encoded bytes; class folders seen (even empty ones) per split
+Files = dict[tuple[str, str, str], bytes]
+
+
+def _place(parts: tuple[str, ...]) -> tuple[str, str, str] | None:
+    """(split, class, file) when ``parts`` ends in ``<train|test>/<class>/<file>``, else None."""
+    if len(parts) < 3 or parts[-3] not in SPLITS or any(is_hidden(p) for p in parts):
+        return None
+    return parts[-3], parts[-2], parts[-1]
+
+
+def read_archive(path: Path) -> tuple[Files, dict[str, set[str]], int]:
+    """Image bytes of a tar archive, the class folders of each split, and the skipped-file count."""
+    files: Files = {}
+    folders: dict[str, set[str]] = {split: set() for split in SPLITS}
+    skipped = 0
+    try:
+        with tarfile.open(path, "r:*") as archive:
+            for member in archive:
+                parts = PurePosixPath(member.name).parts
+                if member.isdir():
+                    if len(parts) >= 2 and parts[-2] in SPLITS and not is_hidden(parts[-1]):
+                        folders[parts[-2]].add(parts[-1])
+                    continue
+                place = _place(parts) if member.isfile() else None
+                if place is None or not is_image_name(place[2]):
+                    skipped += place is not None
+                    continue
+                folders[place[0]].add(place[1])
+                files[place] = archive.extractfile(member).read()
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise UserError(f"cannot read archive {path}: {error}") from error
+    return files, folders, skipped
+
+
+def _tree_root(path: Path) -> Path:
+    if (path / "train").is_dir():
+        return path
+    inner = [p for p in sorted(path.iterdir()) if p.is_dir() and (p / "train").is_dir()]
+    if len(inner) == 1:
+        return inner[0]
+    raise UserError(f"no train/<class>/ folders under {path} (nor one level down)")
+
+
+def list_folder(path: Path) -> tuple[list[tuple[tuple[str, str, str], Path]], dict[str, set[str]], int]:
+    """Image files of a folder tree (place, path), the class folders per split, skipped count."""
+    root = _tree_root(path)
+    found, folders, skipped = [], {split: set() for split in SPLITS}, 0
+    for split in SPLITS:
+        if not (root / split).is_dir():
+            continue
+        for class_dir in sorted(p for p in (root / split).iterdir() if p.is_dir()):
+            if is_hidden(class_dir.name):
+                continue
+            folders[split].add(class_dir.name)
+            for entry in sorted(class_dir.iterdir()):
+                if is_image_name(entry.name) and entry.is_file():
+                    found.append(((split, class_dir.name, entry.name), entry))
+                elif not is_hidden(entry.name):
+                    skipped += 1
+    return found, folders, skipped
+
+
+def _class_names(places: list[tuple[str, str, str]], folders: dict[str, set[str]],
+                 where: Path) -> list[str]:
+    """Sorted train classes; an empty class, or a test class unknown to train, is an error."""
+    names = sorted(folders["train"])
+    if not names:
+        raise UserError(f"no train/<class>/ folders with images in {where}")
+    has_test = bool(folders["test"])
+    for split in SPLITS if has_test else ("train",):
+        counts = {name: 0 for name in folders[split]}
+        for place in places:
+            if place[0] == split:
+                counts[place[1]] += 1
+        for name, count in sorted(counts.items()):
+            if count == 0:
+                raise UserError(f"class {name!r} has no images in {split}/ of {where}")
+        unknown = sorted(set(folders[split]) - set(names))
+        missing = sorted(set(names) - set(folders[split]))
+        if unknown or missing:
+            raise UserError(f"classes of test/ and train/ differ in {where}: "
+                            f"only in test: {unknown or 'none'}, only in train: {missing or 'none'}")
+    return names
+
+
+def _decode_source(path: Path, size: int | None) -> dict[str, Any]:
+    if path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES):
+        files, folders, skipped = read_archive(path)
+        places = sorted(files, key=lambda place: (SPLITS.index(place[0]), *place[1:]))
+        items = [("/".join((str(path),) + place), files[place]) for place in places]
+    elif path.is_dir():
+        found, folders, skipped = list_folder(path)
+        places = [place for place, _ in found]
+        items = [(str(file), file.read_bytes()) for _, file in found]
+    else:
+        raise UserError(f"imagefolder path {path} is neither a folder nor a "
+                        f"{', '.join(ARCHIVE_SUFFIXES)} archive")
+    names = _class_names(places, folders, path)
+    x = decode_many(items, size=size)
+    index = {name: c for c, name in enumerate(names)}
+    return {"x": x, "y": torch.tensor([index[p[1]] for p in places], dtype=torch.int64),
+            "is_test": torch.tensor([p[0] == "test" for p in places]), "class_names": names,
+            "skipped": skipped}
+
+
+def _stamp(path: Path) -> Any:
+    """What the cache key depends on: the archive's stat, or every file's stat in a tree."""
+    if path.is_file():
+        stat = path.stat()
+        return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+    stamps = []
+    for folder, dirs, names in os.walk(path):
+        dirs.sort()
+        for name in sorted(names):
+            stat = os.stat(os.path.join(folder, name))
+            stamps.append((os.path.join(folder, name), stat.st_size, stat.st_mtime_ns))
+    return [str(path.resolve()), stamps]
+
+
+def load_imagefolder(options: dict[str, Any], cache_dir: Path) -> SourceData:
+    """Decode (or reuse) the tree's images; ``test/`` becomes the source's own test split."""
+    path, size = options["path"], options["size"]
+    if path is None:
+        raise UserError("source 'imagefolder' needs the option path: a train/<class>/ tree or a "
+                        ".tar.gz of one (command line: --path PATH or --root PATH)")
+    if not path.exists():
+        raise UserError(f"imagefolder path {path} does not exist")
+    if size is not None and size < 1:
+        raise UserError(f"option size of source 'imagefolder' must be >= 1; got {size}")
+    key = cache_key("imagefolder", stamp=_stamp(path), size=size)
+    entry = load_cached(cache_dir, key)
+    cached = entry is not None
+    if not cached:
+        entry = _decode_source(path, size)
+        save_cached(cache_dir, key, entry)
+    is_test = entry["is_test"].numpy().astype(bool)
+    return SourceData(
+        x=entry["x"], y=entry["y"].numpy().astype(np.int64), class_names=entry["class_names"],
+        kind="images", source_test=is_test if is_test.any() else None,
+        description={"path": str(path), "size": size, "from_cache": cached,
+                     "images": len(is_test), "test_images": int(is_test.sum()),
+                     "skipped_files": entry["skipped"]},
+    )
+
+
+register_source(Source(
+    name="imagefolder",
+    summary="any train/<class>/ (+ test/<class>/) image tree, or a .tar.gz of one",
+    options=(
+        Option("path", "path", None, "the tree's folder or its .tar.gz archive"),
+        Option("size", "optional_int", None, "resize every image to size x size (default: keep)"),
+    ),
+    load=load_imagefolder,
+))
