@@ -1,9 +1,11 @@
 """Fused forward/backward kernels built from native PyTorch operations.
 
 The obvious autograd form of focal loss, label smoothing or soft-F1 records a dozen element-wise
-operations on the ``(N, C)`` logits and reads them again in backward. These ``autograd.Function``s
-compute the value from one ``log_softmax`` (or ``softmax``) and write the analytic gradient in
-about as many passes as native cross-entropy's backward. Tests compare each with its plain
+operations on the ``(N, C)`` logits and reads them again in backward. Here losses that depend on
+the logits only through the per-sample cross-entropy (focal, Poly-1, class-balanced) reuse native
+cross-entropy and add a few operations on ``(N,)`` vectors; label smoothing and soft-F1 are
+``autograd.Function``s that compute the value from one ``log_softmax`` (or ``softmax``) and write
+the analytic gradient in about as many passes as native cross-entropy's backward. Tests compare each with its plain
 autograd formulation (``lossbench.losses.plain``) in value and gradient.
 """
 
@@ -12,80 +14,100 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
-# φ(x) -> (φ(x), dφ/dx) for x = log p_t, evaluated element-wise on an (N,) tensor.
-TargetTerm = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-
-
-def cross_entropy_term(log_pt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """φ(x) = −x: cross-entropy."""
-    return -log_pt, torch.full_like(log_pt, -1.0)
+# A per-sample term as a function of c = −log p_t (the per-sample cross-entropy):
+# term(c) -> (φ(c), dφ/dc), element-wise on an (N,) tensor, evaluated without autograd.
+SampleTerm = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
-def focal_term(gamma: float) -> TargetTerm:
-    """φ(x) = −(1−eˣ)^γ·x with its derivative, finite for every γ ≥ 0 and every x ≤ 0.
+def cross_entropy_term(ce: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """φ(c) = c: cross-entropy."""
+    return ce, torch.ones_like(ce)
 
-    dφ/dx = (1−p)^γ·(γ·p·x/(1−p) − 1). With q = 1−p computed as −expm1(x) (exact near p = 1),
-    x/q → −1 as q → 0, so the derivative is written with that limit instead of ``0·inf``:
-    no NaN at saturated probabilities even for 0 < γ < 1.
+
+def focal_term(gamma: float) -> SampleTerm:
+    """φ(c) = (1−p)^γ·c with p = e^{−c}; dφ/dc = (1−p)^{γ−1}·(γ·p·c + (1−p)).
+
+    1−p is computed as −expm1(−c), exact near p = 1. (1−p)^{γ−1} is taken of 1−p clamped to the
+    smallest normal float, so at p = 1 exactly it is finite and multiplies γ·p·c + (1−p) = 0:
+    the derivative is 0 there, its limit, instead of the ``inf·0 = NaN`` of the obvious form
+    for 0 < γ < 1.
     """
+    if gamma == 0:
+        return cross_entropy_term
 
-    def term(log_pt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        one_minus_pt = -torch.expm1(log_pt)
-        modulator = one_minus_pt.pow(gamma)
-        if gamma == 0:
-            return -log_pt, torch.full_like(log_pt, -1.0)
-        positive = one_minus_pt > 0
-        ratio = torch.where(positive, log_pt / torch.where(positive, one_minus_pt, 1.0), -1.0)
-        slope = modulator * (gamma * torch.exp(log_pt) * ratio - 1.0)
-        return -modulator * log_pt, slope
-
-    return term
-
-
-def poly_term(epsilon: float) -> TargetTerm:
-    """φ(x) = −x + ε(1 − eˣ): Poly-1; dφ/dx = −1 − ε·eˣ."""
-
-    def term(log_pt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pt = torch.exp(log_pt)
-        return epsilon * (1.0 - pt) - log_pt, -1.0 - epsilon * pt
+    def term(ce: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        tiny = torch.finfo(ce.dtype).tiny
+        pt = torch.exp(-ce)
+        one_minus_pt = torch.expm1(-ce).neg_()
+        power = one_minus_pt.clamp_min(tiny).pow_(gamma - 1.0)
+        slope = torch.add(one_minus_pt, pt.mul_(ce), alpha=gamma).mul_(power)
+        value = power.mul_(one_minus_pt).mul_(ce)
+        return value, slope
 
     return term
 
 
-class TargetLogProbLoss(torch.autograd.Function):
-    """Σᵢ sᵢ·[φ(log p_{i,tᵢ}) − b·Σ_c log p_{i,c}] in one log-softmax pass.
+def poly_term(epsilon: float) -> SampleTerm:
+    """φ(c) = c + ε(1 − e^{−c}) (Poly-1); dφ/dc = 1 + ε·e^{−c}."""
 
-    ``sample_scale`` holds sᵢ (the per-sample weight already divided by the reduction's
-    denominator) as an ``(N,)`` tensor or a float. The gradient with respect to the logits is
-    ``sᵢ·[(bC − φ′)·p_{ij} + φ′·δ_{j,tᵢ} − b]``.
+    def term(ce: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pt = torch.exp(-ce)
+        value = torch.add(ce, torch.expm1(-ce), alpha=-epsilon)
+        return value, pt.mul_(epsilon).add_(1.0)
+
+    return term
+
+
+def reweighted_cross_entropy(logits, target, sample_scale, term: SampleTerm) -> torch.Tensor:
+    """Σᵢ sᵢ·φ(cᵢ) for a loss that depends on the logits only through cᵢ = CE(zᵢ, tᵢ).
+
+    Its gradient is Σᵢ sᵢ·φ′(cᵢ)·∂cᵢ/∂z, so native cross-entropy (one fused kernel forward and
+    backward) does all the (N, C) work, and φ, φ′ cost a few operations on (N,) vectors:
+    the value is Σ sᵢφ(cᵢ), the gradient flows through ``dot(c, s·φ′)`` with φ′ held
+    constant. ``sample_scale`` is sᵢ (weight over the reduction's denominator), an ``(N,)``
+    tensor or a float. First-order exact (``gradcheck`` holds); not for double backward.
+    """
+    ce = F.cross_entropy(logits, target, reduction="none")
+    with torch.no_grad():
+        value, slope = term(ce.detach())
+        total = (value * sample_scale).sum()
+        slope = slope * sample_scale
+    linear = torch.dot(ce, slope)
+    return linear + (total - linear.detach())
+
+
+class SmoothedCrossEntropy(torch.autograd.Function):
+    """Σᵢ sᵢ·[−a·log p_{i,tᵢ} − b·Σ_c log p_{i,c}] from one log-softmax, with a + b·C = 1.
+
+    ``sample_scale`` holds sᵢ (per-sample weight over the reduction's denominator), an ``(N,)``
+    tensor or a float. Since a + bC = 1 the gradient is sᵢ·(p_{ij} − b − a·δ_{j,tᵢ}): one
+    ``exp`` of the saved log-probabilities, one in-place update and a scatter.
     """
 
     @staticmethod
-    def forward(ctx, logits, target, sample_scale, term: TargetTerm, smooth_b: float):
+    def forward(ctx, logits, target, sample_scale, on_target: float, on_every: float):
         log_probs = torch.log_softmax(logits, dim=1)
         index = target.unsqueeze(1)
         log_pt = log_probs.gather(1, index).squeeze(1)
-        value, slope = term(log_pt)
-        if smooth_b:
-            value = value - smooth_b * log_probs.sum(dim=1)
-        ctx.save_for_backward(log_probs, index, slope)
-        ctx.sample_scale = sample_scale
-        ctx.smooth_b = smooth_b
-        return (value * sample_scale).sum()
+        per_sample = log_probs.sum(dim=1).mul_(on_every).add_(log_pt, alpha=on_target)
+        ctx.save_for_backward(log_probs, index)
+        ctx.coefficients = (sample_scale, on_target, on_every)
+        return -(per_sample * sample_scale).sum()
 
     @staticmethod
     def backward(ctx, grad_output):
-        log_probs, index, slope = ctx.saved_tensors
-        scale = grad_output * ctx.sample_scale
-        smooth_b = ctx.smooth_b
-        num_classes = log_probs.shape[1]
+        log_probs, index = ctx.saved_tensors
+        sample_scale, on_target, on_every = ctx.coefficients
+        scale = grad_output * sample_scale
+        column = scale.unsqueeze(1) if scale.dim() else scale
         grad = torch.exp(log_probs)
-        grad.mul_(((smooth_b * num_classes - slope) * scale).unsqueeze(1))
-        if smooth_b:
-            shift = smooth_b * scale
-            grad.sub_(shift.unsqueeze(1) if shift.dim() else shift)
-        grad.scatter_add_(1, index, (slope * scale).unsqueeze(1))
+        if on_every:
+            grad.sub_(on_every)
+        grad.mul_(column)
+        target_shift = (-on_target * scale).expand(index.shape[0]).unsqueeze(1)
+        grad.scatter_add_(1, index, target_shift)
         return grad, None, None, None, None
 
 

@@ -7,7 +7,7 @@ import torch
 from . import plain
 from ._base import LossModule, like, loss_entry, sample_scale
 from ._checks import check_choice, check_inputs, check_range, class_counts_vector, class_vector
-from ._fused import TargetLogProbLoss, cross_entropy_term, focal_term
+from ._fused import cross_entropy_term, focal_term, reweighted_cross_entropy
 from ._registry import choice, register_loss, uniform
 
 BASES = ("ce", "focal")
@@ -24,7 +24,7 @@ def effective_number_weights(class_counts: torch.Tensor, beta: float) -> torch.T
 def _class_balanced(logits, target, class_weights, base: str, gamma: float, weight):
     scale = like(class_weights, logits)[target] * sample_scale(target, weight, logits)
     term = focal_term(gamma) if base == "focal" else cross_entropy_term
-    return TargetLogProbLoss.apply(logits, target, scale, term, 0.0)
+    return reweighted_cross_entropy(logits, target, scale, term)
 
 
 def class_balanced_loss(logits: torch.Tensor, target: torch.Tensor, class_counts,

@@ -7,7 +7,7 @@ import torch
 from . import plain
 from ._base import LossModule, like, loss_entry, sample_scale
 from ._checks import check_inputs, check_range, class_vector
-from ._fused import TargetLogProbLoss, focal_term
+from ._fused import focal_term, reweighted_cross_entropy
 from ._registry import register_loss, uniform
 
 
@@ -16,7 +16,7 @@ def _focal(logits, target, gamma: float, alpha, weight):
     scale = sample_scale(target, weight, logits)
     if alpha is not None:
         scale = like(alpha, logits)[target] * scale
-    return TargetLogProbLoss.apply(logits, target, scale, focal_term(gamma), 0.0)
+    return reweighted_cross_entropy(logits, target, scale, focal_term(gamma))
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, alpha=None,

@@ -7,7 +7,7 @@ import torch
 from . import plain
 from ._base import LossModule, loss_entry, sample_scale
 from ._checks import check_choice, check_inputs, check_range, class_vector
-from ._fused import TargetLogProbLoss
+from ._fused import SmoothedCrossEntropy
 from ._registry import register_loss, uniform
 
 SPREADS = ("all", "others")
@@ -25,11 +25,8 @@ def smoothing_coefficients(smoothing: float, spread: str, num_classes: int) -> t
 def _label_smoothing(logits, target, smoothing: float, spread: str, weight):
     on_target, on_every = smoothing_coefficients(smoothing, spread, logits.shape[1])
 
-    def term(log_pt):
-        return -on_target * log_pt, torch.full_like(log_pt, -on_target)
-
     scale = sample_scale(target, weight, logits)
-    return TargetLogProbLoss.apply(logits, target, scale, term, on_every)
+    return SmoothedCrossEntropy.apply(logits, target, scale, on_target, on_every)
 
 
 def label_smoothing_loss(logits: torch.Tensor, target: torch.Tensor, smoothing: float = 0.1,

@@ -7,14 +7,14 @@ import torch
 from . import plain
 from ._base import LossModule, loss_entry, sample_scale
 from ._checks import check_inputs, check_range, class_vector
-from ._fused import TargetLogProbLoss, poly_term
+from ._fused import poly_term, reweighted_cross_entropy
 from ._registry import register_loss, uniform
 
 
 @loss_entry
 def _poly(logits, target, epsilon: float, weight):
     scale = sample_scale(target, weight, logits)
-    return TargetLogProbLoss.apply(logits, target, scale, poly_term(epsilon), 0.0)
+    return reweighted_cross_entropy(logits, target, scale, poly_term(epsilon))
 
 
 def poly_loss(logits: torch.Tensor, target: torch.Tensor, epsilon: float = 1.0,
