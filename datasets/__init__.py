@@ -21,7 +21,7 @@ from lossbench.datasets.sources import (
 
 # Importing a source module registers it.
 from lossbench.datasets import cifar, digits, gaussian, imagefolder, mask  # noqa: F401  isort: skip
-from lossbench.datasets.prepare import prepare
+from lossbench.datasets.prepare import prepare, split_counts
 from lossbench.datasets.prepared import PreparedData
 from lossbench.datasets.spec import DatasetSpec
 
@@ -37,4 +37,5 @@ __all__ = [
     "long_tail_counts",
     "prepare",
     "register_source",
+    "split_counts",
 ]

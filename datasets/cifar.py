@@ -86,5 +86,5 @@ for _name, _classes in (("cifar10", 10), ("cifar100", 100)):
             Option("root", "path", None, f"folder holding {LAYOUTS[_name]['folder']}/"),
             Option("download", "bool", False, "fetch the dataset with torchvision if it is absent"),
         ),
-        load=lambda options, cache_dir, _name=_name: load_cifar(_name, options),
+        load=lambda options, cache_dir, decode=True, _name=_name: load_cifar(_name, options),
     ))

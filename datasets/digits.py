@@ -14,7 +14,8 @@ import torch
 from lossbench.datasets.sources import Source, SourceData, register_source
 
 
-def load_digits_source(options: dict[str, Any], cache_dir: Path) -> SourceData:
+def load_digits_source(options: dict[str, Any], cache_dir: Path,
+                       decode: bool = True) -> SourceData:
     """Load the digits as (1797, 64) float32 features in [0, 1] and int64 labels."""
     from sklearn.datasets import load_digits
 

@@ -7,7 +7,7 @@ are the corners of a regular simplex, μ_c = (separation/√2)·e_c, so every pa
 
 Per-class counts of the pool: ``per_class`` for every class, or ``counts`` — a list, or the preset
 ``"mask"`` (the competition's 18 class counts, context.md, with its class names). The source also
-generates its own balanced test split (``test_per_class`` rows a class).
+generates its own balanced test split (``test_rows_per_class`` rows a class).
 
 Oracle: with equal isotropic covariance the Bayes rule is linear,
     ŷ(x) = argmax_c  μ_c·x − ½‖μ_c‖² + log π_c,
@@ -74,7 +74,8 @@ def bayes_predict(x: torch.Tensor, means: np.ndarray, priors: np.ndarray) -> tor
     return scores.argmax(dim=1)
 
 
-def load_gaussian(options: dict[str, Any], cache_dir: Path) -> SourceData:
+def load_gaussian(options: dict[str, Any], cache_dir: Path,
+                  decode: bool = True) -> SourceData:
     """Draw the pool (``counts`` rows a class) and a balanced test split, deterministically."""
     counts, names = _pool_counts(options)
     num_classes = len(counts)
@@ -83,10 +84,10 @@ def load_gaussian(options: dict[str, Any], cache_dir: Path) -> SourceData:
     if dimension < 1 or not separation > 0:
         raise UserError(f"gaussian needs dimension >= 1 and separation > 0; "
                         f"got {dimension} and {separation}")
-    if options["test_per_class"] < 1:
-        raise UserError(f"test_per_class must be >= 1; got {options['test_per_class']}")
+    if options["test_rows_per_class"] < 1:
+        raise UserError(f"test_rows_per_class must be >= 1; got {options['test_rows_per_class']}")
     means = class_means(num_classes, dimension, separation, options["generator_seed"])
-    test_counts = [options["test_per_class"]] * num_classes
+    test_counts = [options["test_rows_per_class"]] * num_classes
     labels = np.concatenate([np.repeat(np.arange(num_classes), counts),
                              np.repeat(np.arange(num_classes), test_counts)]).astype(np.int64)
     rng = np.random.default_rng([options["generator_seed"], 2])
@@ -101,7 +102,7 @@ def load_gaussian(options: dict[str, Any], cache_dir: Path) -> SourceData:
         oracle=lambda rows, priors: bayes_predict(rows, means, priors),
         description={"dimension": dimension, "separation": separation,
                      "means": "simplex" if dimension >= num_classes else "random",
-                     "pool_counts": counts, "test_per_class": options["test_per_class"],
+                     "pool_counts": counts, "test_rows_per_class": options["test_rows_per_class"],
                      "oracle": "Bayes rule with the test split's class priors"},
     )
 
@@ -115,7 +116,7 @@ register_source(Source(
         Option("separation", "float", 3.0, "distance between class means, in standard deviations"),
         Option("counts", "counts", None, "per-class pool counts: a list or the preset 'mask'"),
         Option("per_class", "int", 500, "pool rows per class when counts is not given"),
-        Option("test_per_class", "int", 500, "rows per class of the balanced test split"),
+        Option("test_rows_per_class", "int", 500, "rows per class of its own balanced test split"),
         Option("generator_seed", "int", 0, "seed of the drawn data (the data, not the split)"),
     ),
     load=load_gaussian,

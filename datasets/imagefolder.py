@@ -35,8 +35,9 @@ def _place(parts: tuple[str, ...]) -> tuple[str, str, str] | None:
     return parts[-3], parts[-2], parts[-1]
 
 
-def read_archive(path: Path) -> tuple[Files, dict[str, set[str]], int]:
-    """Image bytes of a tar archive, the class folders of each split, and the skipped-file count."""
+def read_archive(path: Path, read_bytes: bool = True) -> tuple[Files, dict[str, set[str]], int]:
+    """Image bytes of a tar archive (empty when not ``read_bytes``), the class folders of each
+    split, and the skipped-file count."""
     files: Files = {}
     folders: dict[str, set[str]] = {split: set() for split in SPLITS}
     skipped = 0
@@ -53,7 +54,7 @@ def read_archive(path: Path) -> tuple[Files, dict[str, set[str]], int]:
                     skipped += place is not None
                     continue
                 folders[place[0]].add(place[1])
-                files[place] = archive.extractfile(member).read()
+                files[place] = archive.extractfile(member).read() if read_bytes else b""
     except (tarfile.TarError, EOFError, OSError) as error:
         raise UserError(f"cannot read archive {path}: {error}") from error
     return files, folders, skipped
@@ -110,20 +111,21 @@ def _class_names(places: list[tuple[str, str, str]], folders: dict[str, set[str]
     return names
 
 
-def _decode_source(path: Path, size: int | None) -> dict[str, Any]:
+def _read_source(path: Path, size: int | None, decode: bool) -> dict[str, Any]:
+    """Labels, test flags and class names of the tree; images too when ``decode``."""
     if path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES):
-        files, folders, skipped = read_archive(path)
+        files, folders, skipped = read_archive(path, read_bytes=decode)
         places = sorted(files, key=lambda place: (SPLITS.index(place[0]), *place[1:]))
         items = [("/".join((str(path),) + place), files[place]) for place in places]
     elif path.is_dir():
         found, folders, skipped = list_folder(path)
         places = [place for place, _ in found]
-        items = [(str(file), file.read_bytes()) for _, file in found]
+        items = [(str(file), file.read_bytes() if decode else b"") for _, file in found]
     else:
         raise UserError(f"imagefolder path {path} is neither a folder nor a "
                         f"{', '.join(ARCHIVE_SUFFIXES)} archive")
     names = _class_names(places, folders, path)
-    x = decode_many(items, size=size)
+    x = decode_many(items, size=size) if decode else None
     index = {name: c for c, name in enumerate(names)}
     return {"x": x, "y": torch.tensor([index[p[1]] for p in places], dtype=torch.int64),
             "is_test": torch.tensor([p[0] == "test" for p in places]), "class_names": names,
@@ -144,12 +146,15 @@ def _stamp(path: Path) -> Any:
     return [str(path.resolve()), stamps]
 
 
-def load_imagefolder(options: dict[str, Any], cache_dir: Path) -> SourceData:
-    """Decode (or reuse) the tree's images; ``test/`` becomes the source's own test split."""
-    path, size = options["path"], options["size"]
+def load_imagefolder(options: dict[str, Any], cache_dir: Path, decode: bool = True) -> SourceData:
+    """Decode (or reuse) the tree's images; ``test/`` becomes the source's own test split.
+
+    With ``decode=False`` and no cache entry, only the names are read (``x`` is None).
+    """
+    path, size = options["root"], options["size"]
     if path is None:
-        raise UserError("source 'imagefolder' needs the option path: a train/<class>/ tree or a "
-                        ".tar.gz of one (command line: --path PATH or --root PATH)")
+        raise UserError("source 'imagefolder' needs the option root: a train/<class>/ tree or a "
+                        ".tar.gz of one (command line: --root PATH)")
     if not path.exists():
         raise UserError(f"imagefolder path {path} does not exist")
     if size is not None and size < 1:
@@ -158,13 +163,14 @@ def load_imagefolder(options: dict[str, Any], cache_dir: Path) -> SourceData:
     entry = load_cached(cache_dir, key)
     cached = entry is not None
     if not cached:
-        entry = _decode_source(path, size)
-        save_cached(cache_dir, key, entry)
+        entry = _read_source(path, size, decode)
+        if decode:
+            save_cached(cache_dir, key, entry)
     is_test = entry["is_test"].numpy().astype(bool)
     return SourceData(
         x=entry["x"], y=entry["y"].numpy().astype(np.int64), class_names=entry["class_names"],
         kind="images", source_test=is_test if is_test.any() else None,
-        description={"path": str(path), "size": size, "from_cache": cached,
+        description={"root": str(path), "size": size, "from_cache": cached,
                      "images": len(is_test), "test_images": int(is_test.sum()),
                      "skipped_files": entry["skipped"]},
     )
@@ -174,7 +180,7 @@ register_source(Source(
     name="imagefolder",
     summary="any train/<class>/ (+ test/<class>/) image tree, or a .tar.gz of one",
     options=(
-        Option("path", "path", None, "the tree's folder or its .tar.gz archive"),
+        Option("root", "path", None, "the tree's folder, or a .tar.gz archive of it"),
         Option("size", "optional_int", None, "resize every image to size x size (default: keep)"),
     ),
     load=load_imagefolder,

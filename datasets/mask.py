@@ -67,8 +67,11 @@ def _target(target: str, mask: np.ndarray, gender: np.ndarray, age: np.ndarray,
     return y, names, {target: names}
 
 
-def load_mask(options: dict[str, Any], cache_dir: Path) -> SourceData:
-    """Read the persons, list their photos, decode (or reuse) the images and build the labels."""
+def load_mask(options: dict[str, Any], cache_dir: Path, decode: bool = True) -> SourceData:
+    """Read the persons, list their photos, decode (or reuse) the images and build the labels.
+
+    With ``decode=False`` only the folders are read: labels, groups and counts, ``x`` is None.
+    """
     if options["root"] is None:
         raise UserError("source 'mask' needs the option root: the folder holding train/images/ "
                         "(command line: --root PATH)")
@@ -93,7 +96,7 @@ def load_mask(options: dict[str, Any], cache_dir: Path) -> SourceData:
             paths.append(path)
             rows.append((mask, gender, band, group_of[person.person_id]))
     table = np.asarray(rows, dtype=np.int64)
-    x, cached = decode_cached(paths, size, cache_dir)
+    x, cached = decode_cached(paths, size, cache_dir) if decode else (None, False)
     y, names, attributes = _target(options["target"], table[:, 0], table[:, 1], table[:, 2],
                                    age_cut)
     listed = {person.folder.name for person in people}

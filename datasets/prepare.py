@@ -186,34 +186,22 @@ def _take(data: SourceData, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tenso
     return data.x[index], torch.from_numpy(data.y[rows].astype(np.int64)), groups
 
 
-def prepare(spec: DatasetSpec | dict[str, Any], seed: int = 0,
-            cache_dir: str | os.PathLike | None = None) -> PreparedData:
-    """Load ``spec``'s source and return its splits; the same spec and seed give the same data.
+def _as_spec(spec: DatasetSpec | dict[str, Any]) -> DatasetSpec:
+    return DatasetSpec.from_dict(spec) if isinstance(spec, dict) else spec
 
-    ``seed`` drives the class order (``shuffled``), the validation rows and the resampled train rows
-    unless ``spec.seed`` is set, which then wins. The test split depends on ``spec.test_seed`` only.
-    ``cache_dir`` holds decoded images (default: ``$LOSSBENCH_CACHE`` or the user cache directory).
-    """
-    if isinstance(spec, dict):
-        spec = DatasetSpec.from_dict(spec)
-    data_seed = spec.seed if spec.seed is not None else int(seed)
-    data = get_source(spec.source).load(spec.options, resolve_cache_dir(cache_dir))
+
+def plan_splits(spec: DatasetSpec, data: SourceData, seed: int) -> dict[str, Any]:
+    """Row indices of every split and a JSON-able description; no image is touched."""
     names, num_classes = data.class_names, len(data.class_names)
-    _check_no_empty(_counts(data.y, num_classes), names, f"in source {spec.source!r}",
+    source_counts = _counts(data.y, num_classes)
+    _check_no_empty(source_counts, names, f"in source {spec.source!r}",
                     "every class needs at least one image")
+    data_seed = spec.seed if spec.seed is not None else int(seed)
     test, pool, test_mode, test_per_class = _split_test(spec, data)
     split = _split_train_val(spec, data, pool, data_seed)
-    x_train, y_train, g_train = _take(data, split["train"])
-    x_val, y_val, g_val = _take(data, split["val"])
-    x_test, y_test, g_test = _take(data, test)
-    counts = {"pool": _counts(data.y[pool], num_classes),
-              "train": _counts(y_train.numpy(), num_classes),
-              "val": _counts(y_val.numpy(), num_classes),
-              "test": _counts(y_test.numpy(), num_classes)}
-    oracle = None
-    if data.oracle is not None:
-        priors = np.asarray(counts["test"], dtype=np.float64) / max(1, sum(counts["test"]))
-        oracle = data.oracle(x_test, priors)
+    rows = {"train": split["train"], "val": split["val"], "test": test}
+    counts = {"source": source_counts, "pool": _counts(data.y[pool], num_classes),
+              **{key: _counts(data.y[value], num_classes) for key, value in rows.items()}}
     description = {
         "name": spec.name, "source": spec.source, "kind": data.kind, "spec": spec.to_dict(),
         "seed": data_seed, "test_seed": spec.test_seed,
@@ -226,11 +214,49 @@ def prepare(spec: DatasetSpec | dict[str, Any], seed: int = 0,
         "sizes": {key: int(sum(value)) for key, value in counts.items()},
         "counts": counts, "source_info": data.description,
     }
+    return {"rows": rows, "counts": counts, "description": description}
+
+
+def split_counts(spec: DatasetSpec | dict[str, Any], seed: int = 0,
+                 cache_dir: str | os.PathLike | None = None, decode: bool = False) -> dict[str, Any]:
+    """Class names and per-class counts of every split, without decoding images unless asked.
+
+    Returns ``{"name", "source", "num_classes", "class_names", "counts": {"source", "pool",
+    "train", "val", "test"}, "description"}``; the counts equal those ``prepare`` would give.
+    ``decode=True`` decodes every image (checking them all) and fills the cache.
+    """
+    spec = _as_spec(spec)
+    data = get_source(spec.source).load(spec.options, resolve_cache_dir(cache_dir), decode=decode)
+    plan = plan_splits(spec, data, seed)
+    return {"name": spec.name, "source": spec.source, "num_classes": len(data.class_names),
+            "class_names": list(data.class_names), "counts": plan["counts"],
+            "description": plan["description"]}
+
+
+def prepare(spec: DatasetSpec | dict[str, Any], seed: int = 0,
+            cache_dir: str | os.PathLike | None = None) -> PreparedData:
+    """Load ``spec``'s source and return its splits; the same spec and seed give the same data.
+
+    ``seed`` drives the class order (``shuffled``), the validation rows and the resampled train rows
+    unless ``spec.seed`` is set, which then wins. The test split depends on ``spec.test_seed`` only.
+    ``cache_dir`` holds decoded images (default: ``$LOSSBENCH_CACHE`` or the user cache directory).
+    """
+    spec = _as_spec(spec)
+    data = get_source(spec.source).load(spec.options, resolve_cache_dir(cache_dir), decode=True)
+    plan = plan_splits(spec, data, seed)
+    counts, rows = plan["counts"], plan["rows"]
+    x_train, y_train, g_train = _take(data, rows["train"])
+    x_val, y_val, g_val = _take(data, rows["val"])
+    x_test, y_test, g_test = _take(data, rows["test"])
+    oracle = None
+    if data.oracle is not None:
+        priors = np.asarray(counts["test"], dtype=np.float64) / max(1, sum(counts["test"]))
+        oracle = data.oracle(x_test, priors)
     return PreparedData(
-        name=spec.name, class_names=list(names), num_classes=num_classes,
+        name=spec.name, class_names=list(data.class_names), num_classes=len(data.class_names),
         x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val, x_test=x_test, y_test=y_test,
         train_counts=counts["train"], val_counts=counts["val"], test_counts=counts["test"],
         pool_counts=counts["pool"], kind=data.kind,
         groups_train=g_train, groups_val=g_val, groups_test=g_test,
-        oracle_test_pred=oracle, description=description,
+        oracle_test_pred=oracle, description=plan["description"],
     )

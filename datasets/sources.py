@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -131,9 +131,10 @@ class SourceData:
     attribute name to the value name of every class (e.g. ``{"age": ["<30", …]}``);
     ``attribute_values`` lists each attribute's value names in order. ``oracle(x, priors)`` returns
     the Bayes-optimal predictions for rows ``x`` under class priors ``priors`` (gaussian only).
+    ``x`` is None only when the loader was asked not to decode images (``decode=False``).
     """
 
-    x: torch.Tensor
+    x: torch.Tensor | None
     y: np.ndarray
     class_names: list[str]
     kind: str
@@ -145,12 +146,17 @@ class SourceData:
     description: dict[str, Any] = field(default_factory=dict)
 
 
-Loader = Callable[[dict[str, Any], Path], SourceData]
+class Loader(Protocol):
+    """``load(options, cache_dir, decode=True)``: with ``decode=False`` an image source may skip
+    decoding and return ``x=None`` (labels, groups and counts only)."""
+
+    def __call__(self, options: dict[str, Any], cache_dir: Path, decode: bool = True) -> SourceData:
+        ...
 
 
 @dataclass(frozen=True)
 class Source:
-    """A registered data source: ``load(options, cache_dir)`` returns its ``SourceData``."""
+    """A registered data source: ``load(options, cache_dir, decode=True)`` gives its ``SourceData``."""
 
     name: str
     summary: str

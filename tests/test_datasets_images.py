@@ -25,8 +25,8 @@ def _load(name: str, cache: Path, **options):
 def test_tree_and_archive_give_the_same_images(tmp_path, packed):
     tree = make_image_folder(tmp_path / "a", CLASSES)
     path = make_image_folder(tmp_path / "b", CLASSES, tar_name="t.tar.gz") if packed else tree
-    data = _load("imagefolder", tmp_path / "cache", path=str(path))
-    reference = _load("imagefolder", tmp_path / "cache2", path=str(tree))
+    data = _load("imagefolder", tmp_path / "cache", root=str(path))
+    reference = _load("imagefolder", tmp_path / "cache2", root=str(tree))
     assert data.class_names == ["cat", "dog", "emu"] and data.kind == "images"
     assert data.x.shape == (42, 3, 8, 8) and data.x.dtype == torch.uint8
     assert np.array_equal(data.y, reference.y) and torch.equal(data.x, reference.x)
@@ -35,7 +35,7 @@ def test_tree_and_archive_give_the_same_images(tmp_path, packed):
 
 
 def test_colours_follow_their_class(tmp_path):
-    data = _load("imagefolder", tmp_path / "cache", path=str(make_image_folder(tmp_path, CLASSES)))
+    data = _load("imagefolder", tmp_path / "cache", root=str(make_image_folder(tmp_path, CLASSES)))
     red = data.x[:, 0, 4, 4].to(torch.int64)
     assert torch.all((red - torch.from_numpy(data.y) * 20).abs() <= 3)
 
@@ -45,26 +45,26 @@ def test_hidden_and_stray_files_are_ignored(tmp_path):
     (tree / "train" / "cat" / "._0000.jpg").write_bytes(b"\x00\x05AppleDouble")
     (tree / "train" / ".DS_Store").write_bytes(b"Bud1")
     (tree / "train" / "dog" / "readme.txt").write_text("hi")
-    data = _load("imagefolder", tmp_path / "cache", path=str(tree))
+    data = _load("imagefolder", tmp_path / "cache", root=str(tree))
     assert len(data.y) == 42 and data.description["skipped_files"] == 1
 
 
 def test_resize_setting(tmp_path):
     tree = make_image_folder(tmp_path, CLASSES)
-    assert _load("imagefolder", tmp_path / "c", path=str(tree), size=5).x.shape[2:] == (5, 5)
+    assert _load("imagefolder", tmp_path / "c", root=str(tree), size=5).x.shape[2:] == (5, 5)
 
 
 def test_warm_load_reuses_the_cache(tmp_path):
     tree = make_image_folder(tmp_path, CLASSES, tar_name="t.tar.gz")
-    first = _load("imagefolder", tmp_path / "cache", path=str(tree))
-    second = _load("imagefolder", tmp_path / "cache", path=str(tree))
+    first = _load("imagefolder", tmp_path / "cache", root=str(tree))
+    second = _load("imagefolder", tmp_path / "cache", root=str(tree))
     assert not first.description["from_cache"] and second.description["from_cache"]
     assert torch.equal(first.x, second.x)
 
 
 def test_test_split_is_the_sources_and_unchanged_by_the_profile(tmp_path):
     tree = make_image_folder(tmp_path, CLASSES)
-    base = {"source": "imagefolder", "options": {"path": str(tree)}, "val_per_class": 2}
+    base = {"source": "imagefolder", "options": {"root": str(tree)}, "val_per_class": 2}
     natural = prepare(DatasetSpec.from_dict(base), cache_dir=tmp_path / "c")
     lt = prepare(DatasetSpec.from_dict({**base, "profile": "exp", "imbalance_ratio": 3}), seed=1,
                  cache_dir=tmp_path / "c")
@@ -74,7 +74,7 @@ def test_test_split_is_the_sources_and_unchanged_by_the_profile(tmp_path):
 
 def test_without_test_folder_a_balanced_test_is_set_apart(tmp_path):
     tree = make_image_folder(tmp_path, {"a": (10, 0), "b": (10, 0)})
-    data = prepare({"source": "imagefolder", "options": {"path": str(tree)}},
+    data = prepare({"source": "imagefolder", "options": {"root": str(tree)}},
                    cache_dir=tmp_path / "c")
     assert data.test_counts == [2, 2] and data.description["test"]["mode"] == "balanced"
 
@@ -83,7 +83,7 @@ def test_empty_class_is_named(tmp_path):
     tree = make_image_folder(tmp_path, CLASSES)
     (tree / "train" / "fox").mkdir()
     with pytest.raises(UserError, match=r"class 'fox' has no images in train/"):
-        _load("imagefolder", tmp_path / "c", path=str(tree))
+        _load("imagefolder", tmp_path / "c", root=str(tree))
 
 
 def test_empty_class_in_an_archive_is_named(tmp_path):
@@ -95,20 +95,20 @@ def test_empty_class_in_an_archive_is_named(tmp_path):
     with tarfile.open(tmp_path / "t.tgz", "w:gz") as archive:
         archive.add(tree, arcname="data")
     with pytest.raises(UserError, match=r"class 'emu' has no images in test/"):
-        _load("imagefolder", tmp_path / "c", path=str(tmp_path / "t.tgz"))
+        _load("imagefolder", tmp_path / "c", root=str(tmp_path / "t.tgz"))
 
 
 def test_corrupt_image_is_named_and_nothing_is_cached(tmp_path):
     tree = make_image_folder(tmp_path, CLASSES)
     (tree / "train" / "dog" / "0003.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     with pytest.raises(UserError, match=r"cannot decode image file .*dog/0003\.png"):
-        _load("imagefolder", tmp_path / "cache", path=str(tree))
+        _load("imagefolder", tmp_path / "cache", root=str(tree))
     assert not (tmp_path / "cache").exists() or not os.listdir(tmp_path / "cache")
 
 
 def test_missing_path_is_named(tmp_path):
     with pytest.raises(UserError, match=r"imagefolder path .*nothing does not exist"):
-        _load("imagefolder", tmp_path / "c", path=str(tmp_path / "nothing"))
+        _load("imagefolder", tmp_path / "c", root=str(tmp_path / "nothing"))
 
 
 def _write_fake_cifar10(root: Path, per_batch: int = 20) -> None:
@@ -142,7 +142,7 @@ CIFAR_JPG = os.environ.get("LOSSBENCH_CIFAR10_JPG")
 @pytest.mark.skipif(not CIFAR_JPG or not Path(CIFAR_JPG).is_file(),
                     reason="set LOSSBENCH_CIFAR10_JPG to the path of cifar10-jpg.tar.gz")
 def test_cifar10_jpeg_archive_cold_and_warm_load_times(tmp_path):
-    spec = DatasetSpec.from_dict({"source": "imagefolder", "options": {"path": CIFAR_JPG},
+    spec = DatasetSpec.from_dict({"source": "imagefolder", "options": {"root": CIFAR_JPG},
                                   "profile": "exp", "imbalance_ratio": 100, "n_max": 4000})
     start = time.perf_counter()
     cold = prepare(spec, cache_dir=tmp_path)
