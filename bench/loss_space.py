@@ -25,8 +25,8 @@ def available() -> list[str]:
 def resolve_losses(value: Any) -> list[str]:
     """The loss names a suite asks for: ``"all"`` or a list of registered names (no repeats)."""
     names = available()
-    if value == "all":
-        return names
+    if value == "all":  # cross-entropy, the baseline, first
+        return sorted(names, key=lambda name: (name != "ce", name))
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         raise UserError(f"losses must be \"all\" or a non-empty list of loss names, got {value!r}")
     for name in value:

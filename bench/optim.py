@@ -19,9 +19,9 @@ def make_optimizer(model: nn.Module, config: OptimConfig, lr: float,
               {"params": no_decay, "weight_decay": 0.0}]
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=config.momentum,
-                               nesterov=config.momentum > 0)
+                               nesterov=config.momentum > 0, foreach=True)
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=lr)
+        return torch.optim.AdamW(groups, lr=lr, foreach=True)
     raise ValueError(f"unknown optimizer {config.optimizer!r}; allowed: sgd, adamw")
 
 

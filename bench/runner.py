@@ -10,7 +10,7 @@ the report are written.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,7 @@ def plans_for(suite: Suite, entry: DatasetEntry, data: DevData) -> list[StudyPla
     """One study plan per loss of the suite, for dataset ``entry``."""
     model = model_name_for(data.kind, suite.model, entry.model)
     return [StudyPlan(suite=suite.name, dataset=entry, loss=loss, model=model,
-                      budget=suite.budget, model_config=suite.model, optim=suite.optim)
+                      budget=suite.budget_for(entry), model_config=suite.model, optim=suite.optim)
             for loss in suite.losses]
 
 
@@ -99,7 +99,7 @@ def tune_all(plans: list[StudyPlan], data: DevData, device: torch.device, storag
 
 
 def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def final_all(plans: list[StudyPlan], chosen: dict[str, dict], data: DevData, prepared: Any,
@@ -123,10 +123,11 @@ def final_all(plans: list[StudyPlan], chosen: dict[str, dict], data: DevData, pr
 
 
 def write_protocol(store: ResultStore, entry: DatasetEntry, prepared: Any, data: DevData,
-                   model: str) -> None:
+                   plan: StudyPlan) -> None:
     """Splits, sizes and settings of one dataset, for the report (after its final runs)."""
     store.write_json(f"datasets/{safe_name(entry.name)}.json", {
-        "name": entry.name, "spec": entry.spec.to_dict(), "kind": data.kind, "model": model,
+        "name": entry.name, "spec": entry.spec.to_dict(), "kind": data.kind, "model": plan.model,
+        "budget": asdict(plan.budget),
         "num_classes": data.num_classes, "class_names": data.class_names,
         "input_shape": list(data.input_shape), "counts": prepared.counts(),
         "description": prepared.description})
@@ -145,20 +146,24 @@ def run_suite(suite: Suite, options: RunOptions) -> Path:
     store.path().mkdir(parents=True, exist_ok=True)
     atomic_write_text(store.path("suite.toml"), suite.source_text)
     store.write_json("suite.json", {"name": suite.name, "description": suite.description,
-                                    "toml": suite.source_text, "device_type": device.type})
-    budget = suite.budget
-    total = len(suite.datasets) * len(suite.losses) * (budget.trials + budget.seeds)
+                                    "toml": suite.source_text, "device_type": device.type,
+                                    "datasets": [d.name for d in suite.datasets],
+                                    "losses": [loss.name for loss in suite.losses],
+                                    "budget": asdict(suite.budget), "model": asdict(suite.model),
+                                    "optim": asdict(suite.optim)})
+    total = sum(len(suite.losses) * (suite.budget_for(d).trials + suite.budget_for(d).seeds)
+                for d in suite.datasets)
     progress = Progress(total, enabled=options.progress)
     keys: list[tuple] = []
     try:
         for entry in suite.datasets:
             progress.show(entry.name, "-", "preparing data")
-            prepared = load_prepared(entry, budget.data_seed, options.cache_dir)
+            prepared = load_prepared(entry, suite.budget_for(entry).data_seed, options.cache_dir)
             data = dev_view(prepared).to(device)
             plans = plans_for(suite, entry, data)
             chosen = tune_all(plans, data, device, storage, store, progress)
             keys += final_all(plans, chosen, data, prepared, device, store, progress)
-            write_protocol(store, entry, prepared, data, plans[0].model)
+            write_protocol(store, entry, prepared, data, plans[0])
     finally:
         progress.close()
     store.write_aggregates(set(keys))

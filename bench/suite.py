@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lossbench.config import Budget, ModelConfig, OptimConfig
-from lossbench.data import DatasetEntry, parse_dataset
+from lossbench.data import DatasetEntry, parse_dataset, with_options
 from lossbench.errors import UserError
 from lossbench.loss_space import check_fixed_params, resolve_losses
 from lossbench.validate import build_config, nearest, unknown_name
@@ -64,6 +64,12 @@ class Suite:
             return self
         return dataclasses.replace(self, **_config_parts(self.cpu_overrides, "cpu", self))
 
+    def budget_for(self, entry: DatasetEntry) -> Budget:
+        """The suite's budget with the dataset's own ``budget`` keys on top."""
+        if not entry.budget:
+            return self.budget
+        return build_config(Budget, entry.budget, f"datasets.{entry.name}.budget", self.budget)
+
     def dataset(self, name: str) -> DatasetEntry:
         """The dataset called ``name``, or a UserError listing the suite's datasets."""
         for entry in self.datasets:
@@ -78,34 +84,40 @@ def packaged_suites() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-def load_suite(name_or_path: str | Path) -> Suite:
-    """The suite named ``name_or_path`` (packaged) or read from that path."""
+def load_suite(name_or_path: str | Path, dataset_options: dict | None = None) -> Suite:
+    """The suite named ``name_or_path`` (packaged) or read from that path.
+
+    ``dataset_options`` (e.g. ``{"root": path}``) go into the options of every dataset whose source
+    has such an option; an option that no dataset takes is an error.
+    """
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise UserError(f"suite file {str(path)!r} does not exist or is not a file")
         return parse_suite(path.read_text(encoding="utf-8"), default_name=path.stem,
-                           origin=str(path))
+                           origin=str(path), dataset_options=dataset_options)
     if str(name_or_path) not in packaged_suites():
         raise UserError(f"unknown suite {str(name_or_path)!r}{nearest(str(name_or_path), packaged_suites())}; "
                         f"packaged suites: {', '.join(packaged_suites())}, or a path to a .toml file")
     text = resources.files("lossbench.suites").joinpath(f"{name_or_path}.toml").read_text("utf-8")
-    return parse_suite(text, default_name=str(name_or_path), origin=f"packaged suite {name_or_path!r}")
+    return parse_suite(text, default_name=str(name_or_path),
+                       origin=f"packaged suite {name_or_path!r}", dataset_options=dataset_options)
 
 
-def parse_suite(text: str, default_name: str, origin: str = "suite") -> Suite:
+def parse_suite(text: str, default_name: str, origin: str = "suite",
+                dataset_options: dict | None = None) -> Suite:
     """A validated Suite from TOML ``text``; every mistake is a UserError naming the key."""
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise UserError(f"{origin} is not valid TOML: {error}") from None
     try:
-        return _parse_table(table, default_name, text)
+        return _parse_table(table, default_name, text, dataset_options or {})
     except UserError as error:
         raise UserError(f"{origin}: {error}") from None
 
 
-def _parse_table(table: dict, default_name: str, text: str) -> Suite:
+def _parse_table(table: dict, default_name: str, text: str, dataset_options: dict) -> Suite:
     for key in table:
         if key not in TOP_KEYS:
             raise unknown_name("top-level key", key, TOP_KEYS)
@@ -122,7 +134,7 @@ def _parse_table(table: dict, default_name: str, text: str) -> Suite:
     parts = _config_parts(table, "", None)
     _config_parts(cpu, "cpu", None)  # validate the overrides now, not on the first CPU run
     losses = _parse_losses(table.get("losses", "all"), table.get("loss_params", {}))
-    datasets = _parse_datasets(table.get("datasets"))
+    datasets = _parse_datasets(table.get("datasets"), dataset_options)
     return Suite(name=name, description=description, datasets=datasets, losses=losses,
                  cpu_overrides=cpu, source_text=text, **parts)
 
@@ -169,10 +181,22 @@ def _parse_losses(value: Any, loss_params: Any) -> tuple[LossEntry, ...]:
     return tuple(entries)
 
 
-def _parse_datasets(value: Any) -> tuple[DatasetEntry, ...]:
+def _parse_datasets(value: Any, overrides: dict) -> tuple[DatasetEntry, ...]:
     if not isinstance(value, list) or not value:
         raise UserError("datasets must be a non-empty array of tables ([[datasets]] sections)")
-    entries = [parse_dataset(table, f"datasets[{i}]") for i, table in enumerate(value)]
+    tables, used = [], set()
+    for table in value:
+        table, applied = with_options(table, overrides)
+        tables.append(table)
+        used.update(applied)
+    unused = sorted(set(overrides) - used)
+    if unused:
+        raise UserError(f"no dataset of this suite takes the option(s) {', '.join(unused)} "
+                        "(given on the command line)")
+    entries = [parse_dataset(table, f"datasets[{i}]") for i, table in enumerate(tables)]
+    for i, entry in enumerate(entries):
+        if entry.budget:
+            build_config(Budget, entry.budget, f"datasets[{i}].budget")
     seen: set[str] = set()
     for entry in entries:
         if entry.name in seen:

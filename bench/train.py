@@ -21,7 +21,7 @@ from lossbench import loss_space
 from lossbench.config import Budget, ModelConfig, OptimConfig
 from lossbench.data import DevData
 from lossbench.device import seed_everything
-from lossbench.metrics import macro_f1
+from lossbench.metrics import macro_f1_fast
 from lossbench.models import build_model
 from lossbench.optim import make_optimizer, make_schedule
 
@@ -153,7 +153,7 @@ def train(data: DevData, recipe: Recipe, seed: int, device: torch.device,
         if result.diverged:
             break
         logits = predict_logits(model, data, data.val.x, device, budget.eval_batch_size)
-        score = macro_f1(data.val.y.cpu(), logits.argmax(1), data.num_classes)
+        score = macro_f1_fast(data.val.y, logits.argmax(1), data.num_classes)
         result.history.append({"epoch": epoch, "train_loss": float(total) / len(batches),
                                "val_macro_f1": score})
         if budget.select == "last" or result.best_epoch is None or score > result.best_score:

@@ -1,13 +1,61 @@
-"""``lossbench tune``: not built yet."""
+"""``lossbench tune``: tune one loss on one dataset with Optuna; resumable, any Optuna storage."""
+
+from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from lossbench.device import DEVICE_CHOICES
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("tune", help="(not built yet)")
-    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    parser = subparsers.add_parser(
+        "tune", help="tune one loss on one dataset with Optuna (prints the best parameters)",
+        description="Bring one Optuna study to --trials finished (complete or pruned) trials: a "
+                    "rerun runs only the missing ones. Prints the best parameters and writes the "
+                    "slice plot (validation macro-F1 against each parameter).")
+    parser.add_argument("--dataset", required=True,
+                        help="a dataset of the suite (e.g. digits-exp20) or a source (digits, "
+                             "gaussian, mask, …) with --profile and --imbalance-ratio")
+    parser.add_argument("--loss", required=True, help="a registered loss (lossbench losses)")
+    parser.add_argument("--trials", type=int, default=None,
+                        help="finished trials the study should hold (default: the suite's)")
+    parser.add_argument("--profile", default=None, help="long-tail profile: exp, step, pareto, "
+                                                        "natural, scarce")
+    parser.add_argument("--imbalance-ratio", type=float, default=None,
+                        help="largest / smallest train class for exp, step, pareto")
+    parser.add_argument("--root", type=Path, default=None, help="data folder (mask source)")
+    parser.add_argument("--suite", default="default",
+                        help="suite whose budget, model and optimiser to use (default: default)")
+    parser.add_argument("--epochs", type=int, default=None, help="override the suite's epochs")
+    parser.add_argument("--storage", default=None,
+                        help="Optuna storage URL (default: sqlite file <results>/studies.db)")
+    parser.add_argument("--study", default=None, help="study name (default: derived from suite, "
+                                                      "dataset, loss and settings)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results folder (default: results/<suite name>)")
+    parser.add_argument("--device", default="auto",
+                        help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N (default: auto)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="decoded-image cache")
+    parser.add_argument("--no-progress", action="store_true", help="no progress display")
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    raise ValueError("'lossbench tune' is not built yet")
+    from lossbench.tune_run import TuneRequest, tune_single
+
+    result = tune_single(TuneRequest(
+        dataset=args.dataset, loss=args.loss, trials=args.trials, suite=args.suite,
+        profile=args.profile, imbalance_ratio=args.imbalance_ratio, root=args.root,
+        epochs=args.epochs, storage=args.storage, study=args.study, out=args.out,
+        device=args.device, threads=args.threads, cache_dir=args.cache_dir,
+        progress=not args.no_progress))
+    print(f"study {result['study']!r} ({result['storage']}): {result['finished']} finished "
+          f"trials ({result['pruned']} pruned), {result['ran']} run now")
+    print(f"best validation macro-F1 {result['best_value']:.4f} (trial {result['best_trial']}):")
+    for name, value in result["best_params"].items():
+        print(f"  {name} = {value:.6g}" if isinstance(value, float) else f"  {name} = {value}")
+    print(f"slice plot: {result['slice_plot']}")
+    print(f"trials: {result['trials_csv']}")
+    return 0

@@ -1,0 +1,43 @@
+"""The report: ``build_report(results_dir)`` turns stored results into report.md and report.html.
+
+It reads only what ``lossbench run`` stored (runs, per-class metrics, trials, protocol), so
+``lossbench report DIR`` rebuilds it without training. Tables are also written as CSV under
+``tables/`` and figures as PNG under ``figures/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lossbench.report.document import Document, to_html, to_markdown
+from lossbench.report.load import load_results
+from lossbench.report.sections import (dataset_section, environment_section, protocol_section,
+                                       verdict_section)
+from lossbench.report.tables import summary_table
+from lossbench.store import atomic_write_text
+
+__all__ = ["build_report"]
+
+
+def build_report(root: Path) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` in ``root``; returns their paths."""
+    results = load_results(Path(root))
+    name = results.suite.get("name", results.root.name)
+    doc = Document(title=f"lossbench report: suite `{name}`")
+    description = results.suite.get("description")
+    wall = results.environment.get("wall_seconds")
+    doc.paragraph((f"{description} " if description else "")
+                  + f"Device: {results.environment.get('device', 'n/a')}; wall time of the run: "
+                  f"{wall if wall is not None else 'n/a'} s. Rebuild with "
+                  f"`lossbench report {results.root}`.")
+    summaries = {d: summary_table(results, d) for d in results.dataset_names}
+    verdict_section(doc, results, summaries)
+    protocol_section(doc, results)
+    doc.heading("Results")
+    for dataset in results.dataset_names:
+        dataset_section(doc, results, dataset, summaries[dataset])
+    environment_section(doc, results)
+    markdown, html = results.root / "report.md", results.root / "report.html"
+    atomic_write_text(markdown, to_markdown(doc, results.root))
+    atomic_write_text(html, to_html(doc))
+    return markdown, html

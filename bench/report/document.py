@@ -1,0 +1,105 @@
+"""A tiny document model rendered twice: Markdown (figures linked) and one self-contained HTML
+file (figures embedded as base64), so the two reports always say the same thing."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1150px; margin: 2em auto; padding: 0 1em;
+       color: #222; line-height: 1.45; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.8em 0; }
+th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
+th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+img { max-width: 100%; } figure { margin: 1em 0; } figcaption { font-size: 0.85em; color: #555; }
+code { background: #f3f3f3; padding: 0 3px; } .verdict { background: #f7f9fc; padding: 0.6em 1em;
+       border-left: 4px solid #4c72b0; }
+"""
+
+
+@dataclass
+class Document:
+    """An ordered list of blocks: headings, paragraphs, tables, figures and lists."""
+
+    title: str
+    blocks: list[tuple] = field(default_factory=list)
+
+    def heading(self, text: str, level: int = 2) -> None:
+        self.blocks.append(("heading", level, text))
+
+    def paragraph(self, text: str, css: str = "") -> None:
+        self.blocks.append(("paragraph", text, css))
+
+    def bullets(self, items: list[str]) -> None:
+        self.blocks.append(("bullets", items))
+
+    def table(self, frame: pd.DataFrame, csv: str | None = None) -> None:
+        """A formatted table; ``csv`` names the file with its numeric twin."""
+        self.blocks.append(("table", frame, csv))
+
+    def figure(self, path: Path | None, caption: str) -> None:
+        if path is not None:
+            self.blocks.append(("figure", Path(path), caption))
+
+
+def _inline_html(text: str) -> str:
+    """Escape, then render **bold**, `code` and [text](link)."""
+    text = html.escape(text, quote=False)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
+    text = re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+    return re.sub(r"\[(.+?)\]\((.+?)\)", r'<a href="\2">\1</a>', text)
+
+
+def to_markdown(document: Document, root: Path) -> str:
+    """Markdown with figures as relative links under ``root``."""
+    lines = [f"# {document.title}", ""]
+    for block in document.blocks:
+        kind = block[0]
+        if kind == "heading":
+            lines += ["#" * block[1] + " " + block[2], ""]
+        elif kind == "paragraph":
+            lines += [block[1], ""]
+        elif kind == "bullets":
+            lines += [f"- {item}" for item in block[1]] + [""]
+        elif kind == "table":
+            lines += [block[1].to_markdown(index=False)]
+            lines += ([f"", f"CSV: [`{block[2]}`]({block[2]})"] if block[2] else []) + [""]
+        elif kind == "figure":
+            relative = block[1].relative_to(root).as_posix()
+            lines += [f"![{block[2]}]({relative})", "", f"*{block[2]}*", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def to_html(document: Document) -> str:
+    """One self-contained HTML page (figures as data: URLs)."""
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f"<title>{html.escape(document.title)}</title><style>{STYLE}</style></head><body>",
+             f"<h1>{html.escape(document.title)}</h1>"]
+    for block in document.blocks:
+        kind = block[0]
+        if kind == "heading":
+            parts.append(f"<h{block[1]}>{_inline_html(block[2])}</h{block[1]}>")
+        elif kind == "paragraph":
+            css = f' class="{block[2]}"' if block[2] else ""
+            parts.append(f"<p{css}>{_inline_html(block[1])}</p>")
+        elif kind == "bullets":
+            parts.append("<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in block[1])
+                         + "</ul>")
+        elif kind == "table":
+            parts.append(block[1].to_html(index=False, border=0, escape=True, na_rep=""))
+            if block[2]:
+                parts.append(f'<p><small>CSV: <a href="{html.escape(block[2])}">'
+                             f"{html.escape(block[2])}</a></small></p>")
+        elif kind == "figure":
+            data = base64.b64encode(block[1].read_bytes()).decode("ascii")
+            caption = html.escape(block[2])
+            parts.append(f'<figure><img alt="{caption}" src="data:image/png;base64,{data}">'
+                         f"<figcaption>{caption}</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

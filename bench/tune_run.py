@@ -1,0 +1,127 @@
+"""``lossbench tune``: one (dataset, loss) study on its own, the "tune gamma with Optuna" use.
+
+The dataset is a dataset of the suite (by name) or a source with profile settings; budget, model
+and optimiser come from the suite (``default`` unless told). With the same settings, the study is
+the one ``lossbench run`` of that suite uses, so tuning ahead is not wasted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from lossbench.data import DatasetEntry, dev_view, parse_dataset, with_options
+from lossbench.device import resolve_device, set_threads
+from lossbench.errors import UserError
+from lossbench.loss_space import resolve_losses
+from lossbench.progress import Progress
+from lossbench.report.slices import slice_grid
+from lossbench.runner import default_storage, load_prepared
+from lossbench.models import model_name_for
+from lossbench.store import atomic_write_csv, redact, safe_name
+from lossbench.suite import LossEntry, Suite, load_suite
+from lossbench.tune import (StudyPlan, best_params, finished_trials, open_study, quiet_optuna,
+                            run_trials, trials_frame)
+
+
+@dataclass
+class TuneRequest:
+    """The command line of ``lossbench tune``."""
+
+    dataset: str
+    loss: str
+    trials: int | None = None
+    suite: str = "default"
+    profile: str | None = None
+    imbalance_ratio: float | None = None
+    root: Path | None = None
+    epochs: int | None = None
+    storage: str | None = None
+    study: str | None = None
+    out: Path | None = None
+    device: str = "auto"
+    threads: int | None = None
+    cache_dir: Path | None = None
+    progress: bool = True
+
+
+def resolve_dataset(suite: Suite, request: TuneRequest) -> DatasetEntry:
+    """The suite's dataset of that name, or a source with the profile settings given."""
+    names = [d.name for d in suite.datasets]
+    overrides = {"root": request.root} if request.root is not None else {}
+    if request.dataset in names and request.profile is None and request.imbalance_ratio is None:
+        entry = suite.dataset(request.dataset)
+        if overrides:
+            entry = parse_dataset(with_options(entry.table, overrides)[0], "--dataset")
+        return entry
+    table: dict[str, Any] = {"source": request.dataset}
+    if request.profile is not None:
+        table["profile"] = request.profile
+    if request.imbalance_ratio is not None:
+        table["imbalance_ratio"] = request.imbalance_ratio
+    from lossbench.datasets import available_sources
+
+    if request.dataset not in available_sources():
+        raise UserError(f"--dataset {request.dataset!r} is neither a dataset of suite "
+                        f"{suite.name!r} ({', '.join(names)}) nor a source "
+                        f"({', '.join(available_sources())})")
+    table, applied = with_options(table, overrides)
+    if overrides and not applied:
+        raise UserError(f"source {request.dataset!r} takes no --root")
+    return parse_dataset(table, "--dataset")
+
+
+def tune_single(request: TuneRequest) -> dict:
+    """Bring the study to ``trials`` finished trials; write trials CSV and slice plot."""
+    set_threads(request.threads)
+    device = resolve_device(request.device)
+    suite = load_suite(request.suite).for_device(device.type)
+    if request.epochs is not None and not 1 <= request.epochs <= 10_000:
+        raise UserError(f"--epochs must be between 1 and 10000, got {request.epochs}")
+    entry = resolve_dataset(suite, request)
+    budget = suite.budget_for(entry)
+    if request.epochs is not None:
+        budget = replace(budget, epochs=request.epochs)
+    target = request.trials if request.trials is not None else budget.trials
+    if target < 1:
+        raise UserError(f"--trials must be at least 1, got {target}")
+    loss_name = resolve_losses([request.loss])[0]
+    loss = next((entry for entry in suite.losses if entry.name == loss_name),
+                LossEntry(name=loss_name, fixed={}))
+    root = request.out or Path("results") / suite.name
+    storage = request.storage or default_storage(root)
+    quiet_optuna()
+    prepared = load_prepared(entry, budget.data_seed, request.cache_dir)
+    data = dev_view(prepared).to(device)
+    del prepared  # tuning never needs the test split
+    plan = StudyPlan(suite=suite.name, dataset=entry, loss=loss,
+                     model=model_name_for(data.kind, suite.model, entry.model),
+                     budget=budget, model_config=suite.model, optim=suite.optim)
+    study = open_study(plan, storage, request.study)
+    before = len(finished_trials(study))
+    progress = Progress(max(target, before), done=min(before, target), enabled=request.progress)
+    progress.show(entry.name, loss_name, f"{before} of {target} trials finished")
+    try:
+        ran = run_trials(study, plan, data, device, target, after_trial=lambda s: (
+            progress.advance(), progress.show(entry.name, loss_name,
+                                              f"{len(finished_trials(s))} of {target} trials",
+                                              _best(s))))
+    finally:
+        progress.close()
+    frame = trials_frame(study)
+    stem = f"{safe_name(entry.name)}/{safe_name(loss_name)}"
+    atomic_write_csv(root / "trials" / f"{stem}.csv", frame)
+    params, value, number = best_params(study)
+    plot = slice_grid({loss_name: frame}, {loss_name: number},
+                      f"{entry.name}, {loss_name}: validation macro-F1 against each parameter",
+                      root / "figures" / f"slice_{safe_name(entry.name)}_{safe_name(loss_name)}.png")
+    return {"study": study.study_name, "storage": redact(storage), "ran": ran,
+            "finished": len(finished_trials(study)), "pruned": int((frame.state == "PRUNED").sum()),
+            "best_params": params, "best_value": value, "best_trial": number,
+            "trials_csv": root / "trials" / f"{stem}.csv", "slice_plot": plot}
+
+
+def _best(study) -> float | None:
+    values = [t.value for t in finished_trials(study) if t.state.name == "COMPLETE"]
+    return max(values) if values else None
