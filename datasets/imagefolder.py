@@ -120,7 +120,7 @@ def _read_source(path: Path, size: int | None, decode: bool) -> dict[str, Any]:
     elif path.is_dir():
         found, folders, skipped = list_folder(path)
         places = [place for place, _ in found]
-        items = [(str(file), file.read_bytes() if decode else b"") for _, file in found]
+        items = [(str(file), file) for _, file in found]
     else:
         raise UserError(f"imagefolder path {path} is neither a folder nor a "
                         f"{', '.join(ARCHIVE_SUFFIXES)} archive")

@@ -2,22 +2,18 @@
 
 A file that cannot be decoded raises a ``UserError`` naming it. Images are converted to RGB; with a
 ``size`` they are resized (antialiased) to size × size, otherwise they must all share one shape.
-Large images are decoded on a few threads (torchvision's decoders release the GIL); small ones are
-cheaper to decode in one loop.
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import torch
 from lossbench.errors import UserError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-_THREADED_ABOVE_BYTES = 20_000  # mean encoded size above which threads pay off
 # torchvision 0.29 warns on every call that its decoders will move to TorchCodec; they still work,
 # and one warning per image would bury everything else. Only that message is silenced.
 warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of "
@@ -52,25 +48,22 @@ def decode_one(encoded: bytes, name: str, size: int | None) -> torch.Tensor:
     return image
 
 
-def _decode_chunk(chunk: Sequence[tuple[str, bytes]], size: int | None) -> list[torch.Tensor]:
-    return [decode_one(encoded, name, size) for name, encoded in chunk]
+def decode_many(items: Sequence[tuple[str, bytes | Path]], size: int | None = None) -> torch.Tensor:
+    """Decode ``(name, encoded bytes or file path)`` pairs into one (N, 3, H, W) uint8 tensor.
 
-
-def decode_many(items: Sequence[tuple[str, bytes]], size: int | None = None,
-                threads: int | None = None) -> torch.Tensor:
-    """Decode ``(name, encoded bytes)`` pairs into one (N, 3, H, W) uint8 tensor, in order."""
+    Files given by path are read one at a time, so only one encoded image is in memory at once.
+    (Threads were measured and did not help: the decoders hold the GIL for small and large images.)
+    """
     if not items:
         raise UserError("no images to decode")
-    mean_bytes = sum(len(encoded) for _, encoded in items) / len(items)
-    workers = threads or (os.cpu_count() or 1)
-    if workers > 1 and mean_bytes > _THREADED_ABOVE_BYTES and len(items) > workers:
-        step = -(-len(items) // (workers * 4))
-        chunks = [items[i:i + step] for i in range(0, len(items), step)]
-        with ThreadPoolExecutor(workers) as pool:
-            images = [image for part in pool.map(_decode_chunk, chunks, [size] * len(chunks))
-                      for image in part]
-    else:
-        images = _decode_chunk(items, size)
+    images = []
+    for name, encoded in items:
+        if isinstance(encoded, Path):
+            try:
+                encoded = encoded.read_bytes()
+            except OSError as error:
+                raise UserError(f"cannot read image file {name}: {error.strerror}") from error
+        images.append(decode_one(encoded, name, size))
     first = tuple(images[0].shape)
     for (name, _), image in zip(items, images):
         if tuple(image.shape) != first:

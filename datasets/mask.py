@@ -49,7 +49,7 @@ def decode_cached(paths: list[Path], size: int, cache_dir: Path) -> tuple[Any, b
     entry = load_cached(cache_dir, key)
     if entry is not None and entry.get("count") == len(paths):
         return entry["x"], True
-    x = decode_many([(str(path), path.read_bytes()) for path in paths], size=size)
+    x = decode_many([(str(path), path) for path in paths], size=size)
     save_cached(cache_dir, key, {"x": x, "count": len(paths)})
     return x, False
 

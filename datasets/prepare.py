@@ -163,6 +163,8 @@ def _split_train_val(spec: DatasetSpec, data: SourceData, pool: np.ndarray, seed
                                        hint="lower val_per_class or use val = 'stratified'")
         rest = np.setdiff1d(np.arange(len(pool)), consumed)
         left = _counts(labels[rest], num_classes)
+        _check_no_empty(left, names, "left for training once the validation split is set apart",
+                        "lower val_per_class or use val = 'stratified'")
         counts = _profile_counts(spec, data, left, spec.n_max, seed)
         _check_counts(spec, counts, left, names)
         train = rest[resample(labels[rest], counts, _rng(seed, _STREAM_TRAIN),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -77,8 +78,11 @@ class DatasetSpec:
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        for key in ("source", "name", "profile", "class_order", "val", "test"):
+            _text(key, getattr(self, key))
+        _text("scarce_attribute", self.scarce_attribute, optional=True)
         source = get_source(self.source)
-        object.__setattr__(self, "options", source.resolve_options(dict(self.options)))
+        object.__setattr__(self, "options", source.resolve_options(self.options))
         check_profile(self.profile)
         _number("imbalance_ratio", self.imbalance_ratio, low=1.0)
         _number("pareto_shape", self.pareto_shape, low=0.0, strict=True)
@@ -92,7 +96,10 @@ class DatasetSpec:
         check_choice("class_order", self.class_order, CLASS_ORDERS)
         check_choice("val", self.val, VAL_MODES)
         check_choice("test", self.test, TEST_MODES)
-        object.__setattr__(self, "scarce_classes", tuple(self.scarce_classes))
+        object.__setattr__(self, "scarce_classes", _class_list(self.scarce_classes))
+        if self.scarce_value is not None and (isinstance(self.scarce_value, bool) or
+                                              not isinstance(self.scarce_value, (str, int))):
+            raise UserError(f"scarce_value must be a value name or index; got {self.scarce_value!r}")
         if (self.scarce_attribute is None) != (self.scarce_value is None):
             raise UserError("scarce_attribute and scarce_value go together; give both or neither")
         if self.profile == "scarce" and not self.scarce_classes and self.scarce_attribute is None:
@@ -100,6 +107,9 @@ class DatasetSpec:
                             "scarce_value (e.g. scarce_attribute = \"age\", scarce_value = \">=60\")")
         if not self.name:
             object.__setattr__(self, "name", self.default_name())
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
 
     def default_name(self) -> str:
         """A short label: ``digits-exp10``, ``mask-natural``, ``gaussian-scarce0.1``."""
@@ -152,6 +162,20 @@ def _number(key: str, value: Any, *, low: float, high: float = math.inf,
         bound = f"> {low:g}" if strict else f">= {low:g}"
         upper = f" and <= {high:g}" if high != math.inf else ""
         raise UserError(f"{key} must be a number {bound}{upper}; got {value!r}")
+
+
+def _text(key: str, value: Any, optional: bool = False) -> None:
+    if not (isinstance(value, str) or (optional and value is None)):
+        raise UserError(f"{key} must be a string; got {value!r}")
+
+
+def _class_list(value: Any) -> tuple[str | int, ...]:
+    """scarce_classes as a tuple of names or indices; one name or index alone is a list of one."""
+    items = [value] if isinstance(value, (str, int)) else value
+    if not isinstance(items, (list, tuple)) or any(
+            isinstance(item, bool) or not isinstance(item, (str, int)) for item in items):
+        raise UserError(f"scarce_classes must be a list of class names or indices; got {value!r}")
+    return tuple(items)
 
 
 def _whole(key: str, value: Any, *, low: int, optional: bool = False) -> None:

@@ -177,3 +177,19 @@ def test_root_is_required(cache):
     source = get_source("mask")
     with pytest.raises(UserError, match="needs the option root"):
         source.load(source.resolve_options({}), cache)
+
+
+def test_scarce_age_band_on_the_18_classes_cuts_the_six_oldest(mask_root):
+    from lossbench.datasets import split_counts
+
+    result = split_counts({
+        "source": "mask", "options": {"root": str(mask_root)}, "profile": "scarce",
+        "scarce_attribute": "age", "scarce_value": 2, "scarce_fraction": 0.5,
+        "val": "stratified", "test_fraction": 0.25})
+    counts = result["counts"]
+    long_tailed = [t + v for t, v in zip(counts["train"], counts["val"])]
+    oldest = [c for c, name in enumerate(result["class_names"]) if name.endswith(">=60")]
+    assert oldest == [2, 5, 8, 11, 14, 17]
+    for c in range(18):
+        expected = counts["pool"][c] // 2 if c in oldest else counts["pool"][c]
+        assert long_tailed[c] == expected

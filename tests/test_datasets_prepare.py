@@ -161,3 +161,19 @@ def test_description_is_json_able():
     import json
 
     json.dumps(_prepare(profile="exp").description)
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"profile": ["exp"]}, "profile must be a string"),
+    ({"scarce_classes": [1.5], "profile": "scarce"}, "scarce_classes must be a list"),
+    ({"options": "digits"}, "options of source 'digits' must be a table"),
+])
+def test_spec_wrong_types_are_user_errors(table, message):
+    with pytest.raises(UserError, match=message):
+        DatasetSpec.from_dict({"source": "digits", **table})
+
+
+def test_one_scarce_class_alone_is_a_list_of_one():
+    spec = DatasetSpec.from_dict({"source": "digits", "profile": "scarce", "scarce_classes": "3"})
+    assert spec.scarce_classes == ("3",) and hash(spec) == hash(DatasetSpec.from_dict(
+        {"source": "digits", "profile": "scarce", "scarce_classes": ["3"]}))
