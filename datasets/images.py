@@ -51,22 +51,25 @@ def decode_one(encoded: bytes, name: str, size: int | None) -> torch.Tensor:
 def decode_many(items: Sequence[tuple[str, bytes | Path]], size: int | None = None) -> torch.Tensor:
     """Decode ``(name, encoded bytes or file path)`` pairs into one (N, 3, H, W) uint8 tensor.
 
-    Files given by path are read one at a time, so only one encoded image is in memory at once.
-    (Threads were measured and did not help: the decoders hold the GIL for small and large images.)
+    Files given by path are read one at a time, and each image is copied into one tensor allocated
+    up front, so memory stays near the size of the result (a list of images to stack fragmented the
+    heap to 4.5 GB on the 18,900 mask photos). Threads were measured and did not help.
     """
     if not items:
         raise UserError("no images to decode")
-    images = []
-    for name, encoded in items:
+    result: torch.Tensor | None = None
+    for index, (name, encoded) in enumerate(items):
         if isinstance(encoded, Path):
             try:
                 encoded = encoded.read_bytes()
             except OSError as error:
                 raise UserError(f"cannot read image file {name}: {error.strerror}") from error
-        images.append(decode_one(encoded, name, size))
-    first = tuple(images[0].shape)
-    for (name, _), image in zip(items, images):
-        if tuple(image.shape) != first:
+        image = decode_one(encoded, name, size)
+        if result is None:
+            result = torch.empty((len(items), *image.shape), dtype=torch.uint8)
+        elif image.shape != result.shape[1:]:
             raise UserError(f"image {name} is {tuple(image.shape[1:])} but {items[0][0]} is "
-                            f"{first[1:]}; set the source option 'size' to resize them all")
-    return torch.stack(images)
+                            f"{tuple(result.shape[2:])}; set the source option 'size' to resize "
+                            f"them all")
+        result[index] = image
+    return result

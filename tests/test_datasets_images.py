@@ -155,3 +155,13 @@ def test_cifar10_jpeg_archive_cold_and_warm_load_times(tmp_path):
     assert sum(cold.pool_counts) == 50000 and cold.train_counts[0] == 4000
     assert torch.equal(cold.x_train, warm.x_train)
     assert cold_s <= 30 and warm_s <= 2
+
+
+def test_mixed_image_sizes_without_size_setting_say_which_option_to_set(tmp_path):
+    from datasets_fixtures import write_image
+
+    tree = make_image_folder(tmp_path, CLASSES)
+    write_image(tree / "train" / "emu" / "0000.jpg", (1, 2, 3), 9, 9)
+    with pytest.raises(UserError, match=r"emu/0000\.jpg is \(9, 9\).*set the source option 'size'"):
+        _load("imagefolder", tmp_path / "c", root=str(tree))
+    assert _load("imagefolder", tmp_path / "d", root=str(tree), size=8).x.shape[0] == 42

@@ -193,3 +193,13 @@ def test_scarce_age_band_on_the_18_classes_cuts_the_six_oldest(mask_root):
     for c in range(18):
         expected = counts["pool"][c] // 2 if c in oldest else counts["pool"][c]
         assert long_tailed[c] == expected
+
+
+def test_mask_test_split_is_the_same_for_every_profile_and_seed(mask_root, cache):
+    base = {"source": "mask", "options": {"root": str(mask_root), "size": 8, "target": "age"},
+            "test_fraction": 0.25, "val": "stratified"}
+    natural = prepare(DatasetSpec.from_dict(base), seed=0, cache_dir=cache)
+    scarce = prepare(DatasetSpec.from_dict({**base, "profile": "scarce", "scarce_classes": [">=60"],
+                                            "scarce_fraction": 0.5}), seed=3, cache_dir=cache)
+    assert torch.equal(natural.x_test, scarce.x_test)
+    assert torch.equal(natural.groups_test, scarce.groups_test)
