@@ -26,8 +26,8 @@ from lossbench.progress import Progress
 from lossbench.store import (ResultStore, atomic_write_csv, atomic_write_text, fingerprint, redact,
                              safe_name)
 from lossbench.suite import Suite
-from lossbench.tune import (StudyPlan, best_params, finished_trials, open_study, quiet_optuna,
-                            run_trials, trials_frame)
+from lossbench.tune import (NoCompleteTrial, StudyPlan, best_params, finished_trials, open_study,
+                            quiet_optuna, run_trials, trials_frame)
 
 
 @dataclass
@@ -87,14 +87,19 @@ def tune_all(plans: list[StudyPlan], data: DevData, device: torch.device, storag
         folder = Path("trials") / safe_name(plan.dataset.name)
         atomic_write_csv(store.path(str(folder / f"{safe_name(plan.loss.name)}.csv")),
                          trials_frame(study))
-        params, value, number = best_params(study, target)
-        chosen[plan.loss.name] = {"params": params, "val_macro_f1": value, "trial": number,
-                                  "study": study.study_name, "storage": redact(storage),
-                                  "trials": target, "fingerprint": plan.fingerprint}
-        store.write_json(str(folder / f"{safe_name(plan.loss.name)}.json"), chosen[plan.loss.name])
-        progress.note(f"{plan.dataset.name} | {plan.loss.name}: best validation macro-F1 "
-                      f"{value:.4f} (trial {number}) with "
-                      + ", ".join(f"{k}={_short(v)}" for k, v in params.items()))
+        record = {"study": study.study_name, "storage": redact(storage), "trials": target,
+                  "fingerprint": plan.fingerprint}
+        try:
+            params, value, number = best_params(study, target)
+            record.update(params=params, val_macro_f1=value, trial=number)
+            progress.note(f"{plan.dataset.name} | {plan.loss.name}: best validation macro-F1 "
+                          f"{value:.4f} (trial {number}) with "
+                          + ", ".join(f"{k}={_short(v)}" for k, v in params.items()))
+        except NoCompleteTrial as error:  # every trial diverged: report it, retrain nothing
+            record["failed"] = str(error)
+            progress.note(f"{plan.dataset.name} | {plan.loss.name}: tuning failed: {error}")
+        chosen[plan.loss.name] = record
+        store.write_json(str(folder / f"{safe_name(plan.loss.name)}.json"), record)
     return chosen
 
 
@@ -107,6 +112,9 @@ def final_all(plans: list[StudyPlan], chosen: dict[str, dict], data: DevData, pr
     """Retrain every loss's best parameters over the seeds and score on test; skip stored runs."""
     keys = []
     for plan in plans:
+        if "failed" in chosen[plan.loss.name]:
+            progress.advance(plan.budget.seeds)
+            continue
         params = chosen[plan.loss.name]["params"]
         for seed in final_seeds(plan.budget.seeds):
             keys.append((plan.dataset.name, plan.loss.name, seed))

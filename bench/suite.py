@@ -32,7 +32,7 @@ from lossbench.validate import build_config, nearest, unknown_name
 
 TOP_KEYS = ("name", "description", "losses", "budget", "model", "optim", "cpu", "loss_params",
             "datasets")
-CPU_KEYS = ("budget", "model", "optim")
+CPU_KEYS = ("budget", "model", "optim", "dataset_options")
 
 
 @dataclass(frozen=True)
@@ -57,18 +57,42 @@ class Suite:
     cpu_overrides: dict
     source_text: str
     """The TOML text the suite was read from (kept with the results)."""
+    budget_overrides: dict = dataclasses.field(default_factory=dict)
+    """Budget keys given on the command line: they win over the suite's and the datasets'."""
 
     def for_device(self, device_type: str) -> "Suite":
         """This suite with the ``[cpu]`` overrides applied when ``device_type`` is ``"cpu"``."""
         if device_type != "cpu" or not self.cpu_overrides:
             return self
-        return dataclasses.replace(self, **_config_parts(self.cpu_overrides, "cpu", self))
+        datasets = _with_dataset_options(self.datasets,
+                                         self.cpu_overrides.get("dataset_options", {}))
+        return dataclasses.replace(self, datasets=datasets,
+                                   **_config_parts(self.cpu_overrides, "cpu", self))
+
+    def with_overrides(self, losses: list[str] | None = None, **budget: int | None) -> "Suite":
+        """This suite with a subset of its losses and budget keys from the command line."""
+        suite = self
+        given = {k: v for k, v in budget.items() if v is not None}
+        if given:
+            build_config(Budget, given, "command line")  # validate names and limits
+            suite = dataclasses.replace(suite, budget_overrides={**self.budget_overrides, **given})
+        if losses:
+            names = [entry.name for entry in self.losses]
+            for name in losses:
+                if name not in names:
+                    raise unknown_name(f"loss for --losses (suite {self.name!r} has):", name, names)
+            suite = dataclasses.replace(
+                suite, losses=tuple(e for e in self.losses if e.name in losses))
+        return suite
 
     def budget_for(self, entry: DatasetEntry) -> Budget:
-        """The suite's budget with the dataset's own ``budget`` keys on top."""
-        if not entry.budget:
-            return self.budget
-        return build_config(Budget, entry.budget, f"datasets.{entry.name}.budget", self.budget)
+        """The suite's budget, then the dataset's own keys, then the command line's."""
+        budget = self.budget
+        if entry.budget:
+            budget = build_config(Budget, entry.budget, f"datasets.{entry.name}.budget", budget)
+        if self.budget_overrides:
+            budget = build_config(Budget, self.budget_overrides, "command line", budget)
+        return budget
 
     def dataset(self, name: str) -> DatasetEntry:
         """The dataset called ``name``, or a UserError listing the suite's datasets."""
@@ -135,6 +159,10 @@ def _parse_table(table: dict, default_name: str, text: str, dataset_options: dic
     _config_parts(cpu, "cpu", None)  # validate the overrides now, not on the first CPU run
     losses = _parse_losses(table.get("losses", "all"), table.get("loss_params", {}))
     datasets = _parse_datasets(table.get("datasets"), dataset_options)
+    cpu_options = cpu.get("dataset_options", {})
+    if not isinstance(cpu_options, dict):
+        raise UserError(f"cpu.dataset_options must be a table, got {cpu_options!r}")
+    _with_dataset_options(datasets, cpu_options)
     return Suite(name=name, description=description, datasets=datasets, losses=losses,
                  cpu_overrides=cpu, source_text=text, **parts)
 
@@ -156,6 +184,15 @@ def _config_parts(table: dict, prefix: str, base: Suite | None) -> dict:
             raise UserError(f"{where}optim.{key} must be [low, high] with 0 < low <= high, "
                             f"got [{low}, {high}]")
     return parts
+
+
+def _with_dataset_options(datasets: tuple[DatasetEntry, ...],
+                          options: dict) -> tuple[DatasetEntry, ...]:
+    """``datasets`` with ``options`` set where a dataset's source has such an option."""
+    if not options:
+        return datasets
+    return tuple(parse_dataset(with_options(entry.table, options)[0], f"dataset {entry.name!r}")
+                 for entry in datasets)
 
 
 def _string(value: Any, key: str) -> str:

@@ -30,6 +30,10 @@ from lossbench.train import Recipe, train
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
+class NoCompleteTrial(RuntimeError):
+    """Every finished trial of the budget was pruned or diverged: there is nothing to retrain."""
+
+
 @dataclass(frozen=True)
 class StudyPlan:
     """What one study tunes: a dataset, a loss and the suite's fixed settings."""
@@ -146,8 +150,9 @@ def best_params(study: optuna.Study, budget_trials: int | None = None) -> tuple[
         trials = trials[:budget_trials]
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
-        raise RuntimeError(f"study {study.study_name!r} has no complete trial among its first "
-                           f"{len(trials)} finished ones (all pruned or diverged)")
+        reasons = sorted({t.user_attrs.get("pruned_reason", "pruned") for t in trials})
+        raise NoCompleteTrial(f"study {study.study_name!r} has no complete trial among its "
+                              f"first {len(trials)} finished ones: {'; '.join(reasons[:3])}")
     best = max(complete, key=lambda t: (t.value, -t.number))
     return dict(best.params), float(best.value), best.number
 

@@ -28,6 +28,11 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="decoded-image cache (default: $LOSSBENCH_CACHE or ~/.cache/lossbench)")
+    parser.add_argument("--losses", default=None,
+                        help="comma-separated subset of the suite's losses (e.g. ce,focal)")
+    parser.add_argument("--trials", type=int, default=None, help="override the suite's trials")
+    parser.add_argument("--epochs", type=int, default=None, help="override the suite's epochs")
+    parser.add_argument("--seeds", type=int, default=None, help="override the suite's seeds")
     parser.add_argument("--no-progress", action="store_true", help="no progress display")
     parser.add_argument("--no-report", action="store_true", help="store results, skip the report")
     parser.set_defaults(func=_run)
@@ -38,7 +43,9 @@ def _run(args: argparse.Namespace) -> int:
     from lossbench.suite import load_suite
 
     overrides = {"root": args.root} if args.root is not None else {}
-    suite = load_suite(args.suite, dataset_options=overrides)
+    losses = [name.strip() for name in args.losses.split(",")] if args.losses else None
+    suite = load_suite(args.suite, dataset_options=overrides).with_overrides(
+        losses=losses, trials=args.trials, epochs=args.epochs, seeds=args.seeds)
     options = RunOptions(out=args.out, device=args.device, storage=args.storage,
                          threads=args.threads, progress=not args.no_progress,
                          cache_dir=args.cache_dir, report=not args.no_report)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from lossbench.device import DEVICE_CHOICES
@@ -43,14 +44,20 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from lossbench.tune import NoCompleteTrial
     from lossbench.tune_run import TuneRequest, tune_single
 
-    result = tune_single(TuneRequest(
+    request = TuneRequest(
         dataset=args.dataset, loss=args.loss, trials=args.trials, suite=args.suite,
         profile=args.profile, imbalance_ratio=args.imbalance_ratio, root=args.root,
         epochs=args.epochs, storage=args.storage, study=args.study, out=args.out,
         device=args.device, threads=args.threads, cache_dir=args.cache_dir,
-        progress=not args.no_progress))
+        progress=not args.no_progress)
+    try:
+        result = tune_single(request)
+    except NoCompleteTrial as error:  # a result, not bad input: exit 1
+        print(f"lossbench: tuning failed: {error}", file=sys.stderr)
+        return 1
     print(f"study {result['study']!r} ({result['storage']}): {result['finished']} finished "
           f"trials ({result['pruned']} pruned), {result['ran']} run now")
     print(f"best validation macro-F1 {result['best_value']:.4f} (trial {result['best_trial']}):")

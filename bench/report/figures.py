@@ -24,7 +24,7 @@ def save(figure: plt.Figure, path: Path) -> Path:
     import io
 
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=DPI)
     plt.close(figure)
     atomic_write_bytes(path, buffer.getvalue())
     return path
@@ -36,7 +36,7 @@ def per_class_heatmap(wide: pd.DataFrame, losses: list[str], title: str, path: P
     matrix = wide[losses].T
     matrix.columns = labels
     width = max(6.0, 0.55 * len(labels) + 2.0)
-    figure, axis = plt.subplots(figsize=(width, 0.45 * len(losses) + 1.8))
+    figure, axis = plt.subplots(layout="constrained", figsize=(width, 0.45 * len(losses) + 1.8))
     sns.heatmap(matrix, annot=len(labels) <= 20, fmt=".2f", vmin=0, vmax=1, cmap="viridis",
                 cbar_kws={"label": "test F1 (mean over seeds)"}, ax=axis,
                 annot_kws={"fontsize": 7})
@@ -51,7 +51,7 @@ def macro_f1_bars(summary: pd.DataFrame, title: str, path: Path,
     """Mean test macro-F1 per loss with its 95 % interval; CE (and the oracle) as lines."""
     table = summary.sort_values("macro_f1", ascending=True)
     half = ((table.macro_f1_high - table.macro_f1_low) / 2).fillna(0).to_numpy()
-    figure, axis = plt.subplots(figsize=(6.5, 0.35 * len(table) + 1.4))
+    figure, axis = plt.subplots(layout="constrained", figsize=(6.5, 0.35 * len(table) + 1.4))
     colors = ["#c44e52" if loss == "ce" else "#4c72b0" for loss in table.loss]
     axis.barh(table.loss, table.macro_f1, xerr=half, color=colors, capsize=3, alpha=0.85)
     if "ce" in set(table.loss):
@@ -73,7 +73,7 @@ def macro_f1_bars(summary: pd.DataFrame, title: str, path: Path,
 def f1_against_count(per_class: pd.DataFrame, highlight: list[str], title: str,
                      path: Path) -> Path:
     """Each class's mean F1 against its training count; highlighted losses in colour."""
-    figure, axis = plt.subplots(figsize=(6.5, 4.0))
+    figure, axis = plt.subplots(layout="constrained", figsize=(6.5, 4.0))
     for loss, rows in per_class.groupby("loss"):
         rows = rows.sort_values("train_count")
         if loss in highlight:
@@ -100,7 +100,10 @@ def confusion_matrices(matrices: dict[str, np.ndarray], class_labels: list[str],
     """Row-normalised confusion matrices (summed over seeds), one panel per loss."""
     count = len(matrices)
     size = max(3.5, 0.3 * len(class_labels) + 1.5)
-    figure, axes = plt.subplots(1, count, figsize=(size * count, size), squeeze=False)
+    if max((len(label) for label in class_labels), default=0) > 4:
+        class_labels = [str(i) for i in range(len(class_labels))]  # names are in the tables
+    figure, axes = plt.subplots(1, count, figsize=(size * count, size), squeeze=False,
+                             layout="constrained")
     for axis, (loss, matrix) in zip(axes[0], matrices.items()):
         rows = matrix.sum(axis=1, keepdims=True)
         normalised = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float),
@@ -117,7 +120,7 @@ def confusion_matrices(matrices: dict[str, np.ndarray], class_labels: list[str],
 
 def calibration(bins: dict[str, dict], ece: pd.Series, title: str, path: Path) -> Path:
     """Reliability diagram (accuracy against confidence) and each loss's ECE."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     left.plot([0, 1], [0, 1], color="black", linestyle=":", linewidth=1, label="perfect")
     for loss, data in bins.items():
         count = np.asarray(data["count"], dtype=float)

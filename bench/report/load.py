@@ -84,16 +84,20 @@ def load_results(root: Path) -> Results:
     per_class_file = root / "per_class.csv"
     per_class = pd.read_csv(per_class_file, dtype={"class_name": str}) if per_class_file.is_file() \
         else pd.DataFrame()
+    suite = _read_json(root / "suite.json")
+    suite_losses = suite.get("losses", [])
     datasets = {p.stem: _read_json(p) for p in sorted((root / "datasets").glob("*.json"))}
     datasets = {d.get("name", stem): d for stem, d in datasets.items()}
     chosen, trials = {}, {}
     for name in datasets:
         folder = root / "trials" / safe_name(name)
-        for loss in {r["loss"] for r in runs if r["dataset"] == name}:
+        losses = {r["loss"] for r in runs if r["dataset"] == name}
+        losses |= {p.stem for p in folder.glob("*.json")} & set(suite_losses)
+        for loss in losses:
             if (folder / f"{safe_name(loss)}.json").is_file():
                 chosen[(name, loss)] = _read_json(folder / f"{safe_name(loss)}.json")
             if (folder / f"{safe_name(loss)}.csv").is_file():
                 trials[(name, loss)] = pd.read_csv(folder / f"{safe_name(loss)}.csv")
-    return Results(root=root, suite=_read_json(root / "suite.json"),
+    return Results(root=root, suite=suite,
                    environment=_read_json(root / "environment.json"), runs=runs,
                    per_class=per_class, datasets=datasets, chosen=chosen, trials=trials)

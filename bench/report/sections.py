@@ -59,6 +59,11 @@ def dataset_section(doc: Document, results: Results, name: str, summary: pd.Data
     rule = next((r["test"]["group_rule"] for r in results.runs
                  if r["dataset"] == name and r.get("test")), "")
     doc.heading(name, level=3)
+    failed = {loss: chosen["failed"] for (dataset, loss), chosen in results.chosen.items()
+              if dataset == name and "failed" in chosen}
+    if failed:
+        doc.paragraph("Tuning failed, so these losses have no final runs: "
+                      + "; ".join(f"**{loss}**: {why}" for loss, why in failed.items()))
     doc.paragraph(f"Test metrics, mean ± 95 % CI half-width over seeds. Many/medium/few groups: "
                   f"{rule}. ECE with 15 confidence bins. Δ vs CE is paired by seed.")
     doc.table(formatted_summary(summary), write_csv(results, f"{stem}_summary", summary))

@@ -59,8 +59,8 @@ def slice_grid(trials: dict[str, pd.DataFrame], chosen: dict[str, int | None], t
     if not trials:
         return None
     columns = max(len(param_columns(frame)) for frame in trials.values())
-    figure, axes = plt.subplots(len(trials), columns, figsize=(3.0 * columns, 2.3 * len(trials)),
-                                squeeze=False)
+    figure, axes = plt.subplots(len(trials), columns, squeeze=False, layout="constrained",
+                                figsize=(3.0 * columns, 2.3 * len(trials)))
     for row, (loss, frame) in enumerate(trials.items()):
         params = param_columns(frame)
         for col in range(columns):
@@ -73,5 +73,4 @@ def slice_grid(trials: dict[str, pd.DataFrame], chosen: dict[str, int | None], t
                 axis.set_ylabel(f"{loss}\nval macro-F1")
     axes[0][0].legend(fontsize=6, loc="lower left")
     figure.suptitle(title)
-    figure.tight_layout()
     return save(figure, path)

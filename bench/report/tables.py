@@ -116,7 +116,7 @@ def params_table(results: Results, dataset: str) -> pd.DataFrame:
                      "val_macro_f1": chosen.get("val_macro_f1"),
                      "trials_complete": int(states.get("COMPLETE", 0)),
                      "trials_pruned": int(states.get("PRUNED", 0)),
-                     "diverged": int(trials.pruned_reason.fillna("").str.startswith("diverged")
+                     "diverged": int(trials.pruned_reason.astype(str).str.startswith("diverged")
                                      .sum()) if len(trials) else 0,
                      "params": params})
     return pd.DataFrame(rows)

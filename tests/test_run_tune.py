@@ -1,0 +1,91 @@
+"""``lossbench tune``: --trials is a target of finished trials, so reruns resume and never repeat."""
+
+import math
+
+import optuna
+import pytest
+import torch
+from lossbench import loss_space, tune
+from lossbench.cli import main
+
+pytestmark = pytest.mark.slow
+
+ARGS = ["tune", "--dataset", "digits", "--profile", "exp", "--imbalance-ratio", "10",
+        "--loss", "focal", "--epochs", "2", "--device", "cpu", "--no-progress"]
+
+
+def finished(storage: str) -> list[optuna.trial.FrozenTrial]:
+    (summary,) = optuna.get_all_study_summaries(storage)
+    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    return tune.finished_trials(study)
+
+
+@pytest.fixture
+def count_training(monkeypatch):
+    calls = []
+    original = tune.train
+    monkeypatch.setattr(tune, "train", lambda *a, **k: (calls.append(1), original(*a, **k))[1])
+    return calls
+
+
+def test_rerun_runs_only_the_missing_trials(tmp_path, count_training, capsys):
+    out, storage = tmp_path / "results", f"sqlite:///{tmp_path / 'results' / 'studies.db'}"
+    assert main([*ARGS, "--trials", "3", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "3 run now" in printed and "gamma = " in printed and "lr = " in printed
+    assert (out / "figures" / "slice_digits-exp10_focal.png").stat().st_size > 1000
+    assert (out / "trials" / "digits-exp10" / "focal.csv").is_file()
+    first = [(t.number, t.params) for t in finished(storage)]
+    assert len(first) == 3 and len(count_training) == 3
+
+    assert main([*ARGS, "--trials", "3", "--out", str(out)]) == 0
+    assert "0 run now" in capsys.readouterr().out and len(count_training) == 3
+    assert main([*ARGS, "--trials", "5", "--out", str(out)]) == 0
+    assert "2 run now" in capsys.readouterr().out and len(count_training) == 5
+    after = finished(storage)
+    assert len(after) == 5 and [(t.number, t.params) for t in after[:3]] == first
+
+
+def test_resumed_study_draws_what_an_uninterrupted_one_draws(tmp_path):
+    resumed, straight = (f"sqlite:///{tmp_path / name}.db" for name in ("resumed", "straight"))
+    for trials in (2, 4):
+        assert main([*ARGS, "--trials", str(trials), "--storage", resumed,
+                     "--out", str(tmp_path)]) == 0
+    assert main([*ARGS, "--trials", "4", "--storage", straight, "--out", str(tmp_path)]) == 0
+    assert [t.params for t in finished(resumed)] == [t.params for t in finished(straight)]
+
+
+def test_a_study_made_with_other_settings_is_refused(tmp_path, capsys):
+    storage = f"sqlite:///{tmp_path / 'named.db'}"
+    named = [*ARGS, "--trials", "1", "--storage", storage, "--study", "mine", "--out", str(tmp_path)]
+    assert main(named) == 0
+    capsys.readouterr()
+    assert main([*named[:named.index("--epochs")], "--epochs", "3",
+                 *named[named.index("--epochs") + 2:]]) == 2
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_bad_tune_input_exits_2(tmp_path, capsys):
+    assert main([*ARGS, "--trials", "0", "--out", str(tmp_path)]) == 2
+    assert "--trials" in capsys.readouterr().err
+    bad_loss = [*ARGS, "--trials", "1", "--out", str(tmp_path)]
+    bad_loss[bad_loss.index("focal")] = "focl"
+    assert main(bad_loss) == 2
+    assert "did you mean 'focal'" in capsys.readouterr().err
+    assert main(["tune", "--dataset", "digitz", "--loss", "ce", "--out", str(tmp_path)]) == 2
+    assert "digitz" in capsys.readouterr().err
+
+
+class NanLoss(torch.nn.Module):
+    def forward(self, logits, target):
+        return logits.sum() * math.nan
+
+
+def test_a_diverging_trial_is_pruned_with_its_reason_and_the_study_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setattr(loss_space, "build", lambda *args: NanLoss())
+    storage = f"sqlite:///{tmp_path / 'nan.db'}"
+    assert main([*ARGS, "--trials", "2", "--storage", storage, "--out", str(tmp_path)]) == 1
+    trials = finished(storage)
+    assert [t.state for t in trials] == [optuna.trial.TrialState.PRUNED] * 2
+    assert all(t.user_attrs["pruned_reason"].startswith("diverged: loss became nan")
+               for t in trials)

@@ -1,0 +1,117 @@
+"""The training loop: models, schedule, determinism, the DRW hook, divergence, model selection."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from lossbench import loss_space
+from lossbench.config import Budget, ModelConfig, OptimConfig
+from lossbench.data import DevData, Split
+from lossbench.metrics import macro_f1, macro_f1_fast
+from lossbench.models import build_model
+from lossbench.optim import lr_factor
+from lossbench.train import Recipe, augment, predict_logits, train
+
+CPU = torch.device("cpu")
+
+
+def blobs(n_per_class=(40, 20, 6), dim=5, seed=0) -> DevData:
+    """Separable Gaussian blobs: a tiny long-tailed feature data set."""
+    generator = torch.Generator().manual_seed(seed)
+    centres = torch.randn(len(n_per_class), dim, generator=generator) * 3
+
+    def split(counts):
+        y = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
+        return Split(centres[y] + torch.randn(len(y), dim, generator=generator), y)
+
+    return DevData("blobs", "features", len(n_per_class), ["a", "b", "c"], list(n_per_class),
+                   split(n_per_class), split((10, 10, 10)), torch.zeros(1, dim), torch.ones(1, dim))
+
+
+def recipe(loss="ce", epochs=4, **budget) -> Recipe:
+    return Recipe(loss=loss, loss_params={}, lr=0.1, weight_decay=1e-4, model="mlp",
+                  budget=Budget(epochs=epochs, batch_size=16, **budget),
+                  model_config=ModelConfig(hidden=16), optim=OptimConfig())
+
+
+def test_fast_macro_f1_equals_scikit_learn():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        y_true = torch.from_numpy(rng.integers(0, 5, 50))
+        y_pred = torch.from_numpy(rng.integers(0, 4, 50))  # class 4 never predicted
+        assert macro_f1_fast(y_true, y_pred, 6) == pytest.approx(macro_f1(y_true, y_pred, 6))
+
+
+@pytest.mark.parametrize("name, shape", [("linear", (7,)), ("mlp", (7,)), ("mlp", (3, 8, 8)),
+                                         ("small_cnn", (3, 16, 16)), ("resnet32", (3, 16, 16)),
+                                         ("resnet18", (3, 32, 32))])
+def test_models_give_one_logit_per_class(name, shape):
+    model = build_model(name, shape, 5, ModelConfig(hidden=8, width=4)).eval()
+    assert model(torch.randn(2, *shape)).shape == (2, 5)
+
+
+def test_resnet32_has_the_cifar_size():
+    model = build_model("resnet32", (3, 32, 32), 10, ModelConfig())
+    assert sum(p.numel() for p in model.parameters()) == pytest.approx(0.46e6, rel=0.02)
+
+
+def test_augment_keeps_shape_and_dtype():
+    images = torch.randint(0, 255, (4, 3, 8, 8), dtype=torch.uint8)
+    for mode in ("none", "flip", "flip_crop"):
+        out = augment(images, mode)
+        assert out.shape == images.shape and out.dtype == torch.uint8
+
+
+def test_schedule_warms_up_then_decays():
+    config = OptimConfig(schedule="cosine")
+    assert lr_factor(0, 100, 10, config) == pytest.approx(0.1)
+    assert lr_factor(10, 100, 10, config) == pytest.approx(1.0)
+    assert lr_factor(55, 100, 10, config) == pytest.approx(0.5)
+    step = OptimConfig(schedule="step", step_milestones=(0.5, 0.75), step_gamma=0.1)
+    assert [lr_factor(s, 100, 0, step) for s in (10, 60, 90)] == pytest.approx([1, 0.1, 0.01])
+
+
+def test_same_seed_same_run_and_selection_on_validation():
+    data = blobs()
+    first, again = train(data, recipe(), 3, CPU), train(data, recipe(), 3, CPU)
+    assert [h["val_macro_f1"] for h in first.history] == [h["val_macro_f1"] for h in again.history]
+    assert first.best_score == max(h["val_macro_f1"] for h in first.history)
+    logits = predict_logits(first.model, data, data.val.x, CPU, 64)
+    assert macro_f1(data.val.y, logits.argmax(1), 3) == pytest.approx(first.best_score)
+
+
+def test_epoch_hook_is_called_every_epoch(monkeypatch):
+    calls = []
+    build = loss_space.build
+
+    def with_hook(*args):
+        module = build(*args)
+        module.on_epoch_start = lambda epoch, epochs: calls.append((epoch, epochs))
+        return module
+
+    monkeypatch.setattr(loss_space, "build", with_hook)
+    train(blobs(), recipe(epochs=3), 0, CPU)
+    assert calls == [(0, 3), (1, 3), (2, 3)]
+
+
+class NanAfter(torch.nn.Module):
+    """Cross-entropy that returns NaN from its ``after``-th call on."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after, self.calls = after, 0
+
+    def forward(self, logits, target):
+        self.calls += 1
+        loss = torch.nn.functional.cross_entropy(logits, target)
+        return loss * math.nan if self.calls > self.after else loss
+
+
+def test_divergence_stops_training_at_once(monkeypatch):
+    loss = NanAfter(after=5)  # 66 rows / 16 = 4 steps an epoch: diverges in epoch 1
+    monkeypatch.setattr(loss_space, "build", lambda *args: loss)
+    result = train(blobs(), recipe(epochs=10), 0, CPU)
+    assert result.diverged and "epoch 1" in result.diverged and "nan" in result.diverged
+    assert loss.calls == 6 and len(result.history) == 1 and result.best_epoch == 0
+    assert all(torch.isfinite(p).all() for p in result.model.parameters())
