@@ -8,6 +8,10 @@ SUITE  ?= default
 LOSS   ?= focal
 DATASET ?= digits
 TRIALS ?= 20
+TIMING_OUT ?= results/timing
+TIMING_DEVICE ?= auto
+TIMING_SHAPES ?= 256x18,1024x100,8192x1000
+TIMING_THREADS ?=
 
 .PHONY: setup test bench timing tune lint clean
 
@@ -25,8 +29,14 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/lossbench run $(SUITE)
 
+# make timing [TIMING_DEVICE=auto|cpu|cuda] [TIMING_THREADS=N] [TIMING_SHAPES=256x18,...]
 timing: $(STAMP)
-	$(BIN)/lossbench timing
+	$(BIN)/lossbench timing --out $(TIMING_OUT) --device $(TIMING_DEVICE) --shapes $(TIMING_SHAPES) \
+		$(if $(TIMING_THREADS),--threads $(TIMING_THREADS))
+	LOSSBENCH_TIMING_DEVICE=$(TIMING_DEVICE) LOSSBENCH_TIMING_SHAPES=$(TIMING_SHAPES) \
+	LOSSBENCH_TIMING_THREADS=$(TIMING_THREADS) $(BIN)/python -m pytest -q \
+		tests/benchmarks/bench_losses.py --benchmark-enable --benchmark-columns=min,median,iqr,rounds \
+		--benchmark-json=$(TIMING_OUT)/pytest-benchmark-$(TIMING_DEVICE).json
 
 tune: $(STAMP)
 	$(BIN)/lossbench tune --dataset $(DATASET) --loss $(LOSS) --trials $(TRIALS)

@@ -19,19 +19,22 @@ module ``build_loss`` makes (what training runs) and as its plain autograd formu
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
+import os
 import random
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-
 from lossbench.errors import UserError
 from lossbench.losses import available_losses, build_loss, loss_info
+from lossbench.timing_report import load_timing, plot_timing, timing_markdown, write_timing
 
 DEFAULT_SHAPES: tuple[tuple[int, int], ...] = ((256, 18), (1024, 100), (8192, 1000))
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
@@ -119,10 +122,15 @@ def long_tail_counts(num_classes: int, n_max: int = 1000) -> list[int]:
 
 
 def make_batch(shape: tuple[int, int], device: torch.device, seed: int = 0):
-    """Float32 logits (a leaf that requires grad, scale 3) and int64 targets of ``shape``."""
+    """Float32 logits uniform in [−1, 1] (a leaf that requires grad) and int64 targets.
+
+    Cosine-like logits: LDAM expects normalised logits and multiplies them by s = 30; wider
+    logits would push its probabilities below 1e-38, into the denormal range where x86 CPUs
+    take microcode assists and every kernel (native cross-entropy of 30·z too) slows down.
+    """
     generator = torch.Generator().manual_seed(seed)
     rows, classes = shape
-    logits = (torch.randn(rows, classes, generator=generator) * 3.0).to(device)
+    logits = (torch.rand(rows, classes, generator=generator) * 2.0 - 1.0).to(device)
     target = torch.randint(0, classes, (rows,), generator=generator).to(device)
     return logits.requires_grad_(), target
 
@@ -212,7 +220,7 @@ def time_cases(cases: Sequence[Case], device: torch.device, rounds: int = 25,
     return times
 
 
-def peak_memory(step: Step, device: torch.device) -> int:
+def peak_memory(step: Step, device: torch.device) -> int | None:
     """Bytes allocated at the peak of one step beyond what was allocated before it.
 
     CUDA: the caching allocator's peak statistic. CPU: the PyTorch profiler's memory events
@@ -230,13 +238,31 @@ def peak_memory(step: Step, device: torch.device) -> int:
         return int(peak)
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         result = step()
         del result
-    events = [(event.start_ns(), event.nbytes()) for event in prof.profiler.kineto_results.events()
-              if event.name() == "[memory]" and str(event.device_type()).endswith("CPU")]
+    try:
+        events = [(event.start_ns(), event.nbytes())
+                  for event in prof.profiler.kineto_results.events()
+                  if event.name() == "[memory]" and str(event.device_type()).endswith("CPU")]
+    except AttributeError:  # a torch whose profiler keeps its events elsewhere: no number
+        return None
     running = itertools.accumulate(nbytes for _, nbytes in sorted(events))
     return int(max(running, default=0))
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 meanwhile: the profiler's C++ side logs its start and stop."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _median_ratio(numerator: list[float], denominator: list[float]) -> float:
@@ -302,10 +328,6 @@ def run_timing(shapes: Sequence[tuple[int, int]] = DEFAULT_SHAPES, device: str |
                                           block_seconds=block_seconds, plain=plain,
                                           memory=memory, seed=seed))
     return table
-
-
-from lossbench.timing_report import (load_timing, plot_timing, timing_markdown,  # noqa: E402
-                                     write_timing)
 
 __all__ = ["DEFAULT_SHAPES", "GOALS", "Case", "build_cases", "load_timing", "long_tail_counts",
            "parse_shape", "parse_shapes", "peak_memory", "plot_timing", "run_timing",

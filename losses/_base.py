@@ -8,8 +8,15 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ._checks import (as_loss_dtype, check_inputs, check_logit_columns, check_num_classes,
-                      class_vector, full_precision)
+from ._checks import (
+    as_loss_dtype,
+    autocast_on,
+    check_inputs,
+    check_logit_columns,
+    check_num_classes,
+    class_vector,
+    full_precision,
+)
 
 
 def loss_entry(fn: Callable) -> Callable:
@@ -22,8 +29,12 @@ def loss_entry(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(logits: torch.Tensor, target: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         check_inputs(logits, target)
-        with full_precision(logits.device):
-            return fn(as_loss_dtype(logits), target.long(), *args, **kwargs)
+        if target.dtype != torch.int64:
+            target = target.long()
+        if autocast_on(logits.device):  # entering the context costs µs; most calls need not
+            with full_precision(logits.device):
+                return fn(as_loss_dtype(logits), target, *args, **kwargs)
+        return fn(as_loss_dtype(logits), target, *args, **kwargs)
 
     return wrapper
 
@@ -61,6 +72,26 @@ class LossModule(nn.Module):
         super().__init__()
         self.num_classes = check_num_classes(num_classes)
         self.register_buffer("weight", weight_vector(weight, num_classes))
+        self._casts: dict = {}
+
+    def cast(self, name: str, logits: torch.Tensor) -> torch.Tensor | None:
+        """Buffer ``name`` in the loss's dtype (float64 for float64 logits, else float32) and the
+        logits' device, converted once and then reused.
+
+        Buffers stay float64 (float64 references match exactly); converting a (C,) vector on
+        every call costs a few µs, a real share of a small batch's loss. The copy is rebuilt
+        when the buffer is replaced (``.to``, a DRW switch) or changed in place (its version).
+        """
+        vector = getattr(self, name)
+        if vector is None:
+            return None
+        dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32  # as_loss_dtype
+        key = (name, dtype, logits.device)
+        cached = self._casts.get(key)
+        if cached is None or cached[0] is not vector or cached[1] != vector._version:
+            cached = (vector, vector._version, vector.to(device=logits.device, dtype=dtype))
+            self._casts[key] = cached
+        return cached[2]
 
     def on_epoch_start(self, epoch: int, num_epochs: int) -> None:
         """Hook for schedules inside a loss; nothing by default."""

@@ -20,6 +20,14 @@ def as_loss_dtype(logits: torch.Tensor) -> torch.Tensor:
     return logits.float()
 
 
+def autocast_on(device: torch.device) -> bool:
+    """Whether an autocast region is active for ``device``'s type (a cheap check, ~0.3 µs)."""
+    try:
+        return torch.is_autocast_enabled(device.type)
+    except (RuntimeError, TypeError):  # a device type autocast does not know: assume on
+        return True
+
+
 def full_precision(device: torch.device):
     """Context that switches autocast off, so loss math runs in float32 under bf16/fp16 autocast."""
     if device.type in ("cpu", "cuda", "mps", "xpu"):

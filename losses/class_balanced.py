@@ -76,8 +76,8 @@ class ClassBalancedLoss(LossModule):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self.check_columns(logits)
-        return _class_balanced(logits, target, self.class_weights, self.base, self.gamma,
-                               self.weight)
+        return _class_balanced(logits, target, self.cast("class_weights", logits), self.base,
+                               self.gamma, self.cast("weight", logits))
 
     def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, beta={self.beta:g}, base={self.base}, "

@@ -77,7 +77,7 @@ class CrossEntropyLoss(LossModule):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self.check_columns(logits)
-        return _cross_entropy(logits, target, self.weight)
+        return _cross_entropy(logits, target, self.cast("weight", logits))
 
 
 @register_loss(
@@ -105,4 +105,4 @@ class WeightedCrossEntropyLoss(LossModule):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self.check_columns(logits)
-        return _cross_entropy(logits, target, self.class_weights)
+        return _cross_entropy(logits, target, self.cast("class_weights", logits))

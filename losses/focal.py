@@ -66,7 +66,8 @@ class FocalLoss(LossModule):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self.check_columns(logits)
-        return _focal(logits, target, self.gamma, self.alpha, self.weight)
+        return _focal(logits, target, self.gamma, self.cast("alpha", logits),
+                      self.cast("weight", logits))
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, gamma={self.gamma:g}"

@@ -76,7 +76,8 @@ class LabelSmoothingLoss(LossModule):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self.check_columns(logits)
-        return _label_smoothing(logits, target, self.smoothing, self.spread, self.weight)
+        return _label_smoothing(logits, target, self.smoothing, self.spread,
+                                self.cast("weight", logits))
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, smoothing={self.smoothing:g}, spread={self.spread}"

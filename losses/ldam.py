@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from . import plain
 from ._base import LossModule, like, loss_entry
 from ._checks import check_inputs, check_range, class_counts_vector, class_vector
-from .class_balanced import effective_number_weights
+from ._fused import ScaledMarginCrossEntropy
 from ._registry import register_loss, uniform
+from .class_balanced import effective_number_weights
 
 
 def ldam_margins(class_counts: torch.Tensor, max_margin: float) -> torch.Tensor:
@@ -19,11 +19,10 @@ def ldam_margins(class_counts: torch.Tensor, max_margin: float) -> torch.Tensor:
 
 
 @loss_entry
-def _ldam(logits, target, margins, scale: float, weight):
-    index = target.unsqueeze(1)
-    shifted = logits * scale
-    shifted = shifted.scatter_add(1, index, (-scale * like(margins, logits)[target]).unsqueeze(1))
-    return F.cross_entropy(shifted, target, weight=like(weight, logits))
+def _ldam(logits, target, margin_shift, scale: float, weight):
+    """Native cross-entropy of s·z with −s·m_{tᵢ} added to each true-class logit."""
+    return ScaledMarginCrossEntropy.apply(logits, target, like(margin_shift, logits)[target],
+                                          scale, like(weight, logits))
 
 
 def ldam_loss(logits: torch.Tensor, target: torch.Tensor, class_counts, max_margin: float = 0.5,
@@ -44,7 +43,7 @@ def ldam_loss(logits: torch.Tensor, target: torch.Tensor, class_counts, max_marg
     counts = class_counts_vector(class_counts, num_classes, "ldam")
     max_margin = check_range("max_margin", max_margin, 0.0, None, low_open=True)
     scale = check_range("scale", scale, 0.0, None, low_open=True)
-    return _ldam(logits, target, ldam_margins(counts, max_margin), scale,
+    return _ldam(logits, target, -scale * ldam_margins(counts, max_margin), scale,
                  class_vector(weight, num_classes, "weight"))
 
 
@@ -77,6 +76,7 @@ class LDAMLoss(LossModule):
         self.drw_start = check_range("drw_start", drw_start, 0.0, 1.0, high_open=False)
         self.drw_beta = check_range("drw_beta", drw_beta, 0.0, 1.0)
         self.register_buffer("margins", ldam_margins(counts, self.max_margin))
+        self.register_buffer("margin_shift", -self.scale * self.margins)  # −s·m_c
         drw_weights = effective_number_weights(counts, self.drw_beta)
         if self.weight is not None:
             drw_weights = drw_weights * self.weight
@@ -88,8 +88,8 @@ class LDAMLoss(LossModule):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self.check_columns(logits)
-        weight = self.drw_weights if self.drw_active else self.weight
-        return _ldam(logits, target, self.margins, self.scale, weight)
+        weight = self.cast("drw_weights" if self.drw_active else "weight", logits)
+        return _ldam(logits, target, self.cast("margin_shift", logits), self.scale, weight)
 
     def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, max_margin={self.max_margin:g}, "

@@ -51,7 +51,7 @@ class PolyLoss(LossModule):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self.check_columns(logits)
-        return _poly(logits, target, self.epsilon, self.weight)
+        return _poly(logits, target, self.epsilon, self.cast("weight", logits))
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, epsilon={self.epsilon:g}"

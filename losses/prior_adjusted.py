@@ -18,9 +18,9 @@ def log_prior(class_counts: torch.Tensor) -> torch.Tensor:
 
 
 @loss_entry
-def _logit_adjusted(logits, target, prior_log, tau: float, weight):
-    shifted = logits + tau * like(prior_log, logits)
-    return F.cross_entropy(shifted, target, weight=like(weight, logits))
+def _logit_adjusted(logits, target, shift, weight):
+    """Native cross-entropy of z + shift, with shift = τ·log π."""
+    return F.cross_entropy(logits + like(shift, logits), target, weight=like(weight, logits))
 
 
 def logit_adjusted_loss(logits: torch.Tensor, target: torch.Tensor, class_counts,
@@ -39,7 +39,7 @@ def logit_adjusted_loss(logits: torch.Tensor, target: torch.Tensor, class_counts
     num_classes = logits.shape[1]
     counts = class_counts_vector(class_counts, num_classes, "logit_adjusted")
     tau = check_range("tau", tau, 0.0, None)
-    return _logit_adjusted(logits, target, log_prior(counts), tau,
+    return _logit_adjusted(logits, target, tau * log_prior(counts),
                            class_vector(weight, num_classes, "weight"))
 
 
@@ -53,7 +53,7 @@ def balanced_softmax_loss(logits: torch.Tensor, target: torch.Tensor, class_coun
     check_inputs(logits, target)
     num_classes = logits.shape[1]
     counts = class_counts_vector(class_counts, num_classes, "balanced_softmax")
-    return _logit_adjusted(logits, target, log_prior(counts), 1.0,
+    return _logit_adjusted(logits, target, log_prior(counts),
                            class_vector(weight, num_classes, "weight"))
 
 
@@ -63,10 +63,12 @@ class _PriorAdjustedModule(LossModule):
         counts = class_counts_vector(class_counts, num_classes, self.loss_name)
         self.tau = check_range("tau", tau, 0.0, None)
         self.register_buffer("log_prior", log_prior(counts))
+        self.register_buffer("shift", self.tau * self.log_prior)  # τ·log π, added to the logits
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self.check_columns(logits)
-        return _logit_adjusted(logits, target, self.log_prior, self.tau, self.weight)
+        return _logit_adjusted(logits, target, self.cast("shift", logits),
+                               self.cast("weight", logits))
 
 
 @register_loss(

@@ -59,7 +59,7 @@ class SoftF1LossModule(LossModule):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self.check_columns(logits)
-        return _soft_f1(logits, target, self.epsilon, self.clamp, self.weight)
+        return _soft_f1(logits, target, self.epsilon, self.clamp, self.cast("weight", logits))
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, epsilon={self.epsilon:g}, clamp={self.clamp}"

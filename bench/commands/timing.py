@@ -40,8 +40,14 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lossbench.timing import (parse_losses, parse_shapes, resolve_devices, run_timing,
-                                  timing_markdown, write_timing)
+    from lossbench.timing import (
+        parse_losses,
+        parse_shapes,
+        resolve_devices,
+        run_timing,
+        timing_markdown,
+        write_timing,
+    )
 
     shapes = parse_shapes(args.shapes)
     devices = resolve_devices(args.device)

@@ -1,0 +1,123 @@
+"""The timing table: its structure, its files, and what the report writer reads back."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lossbench.cli import main
+from lossbench.errors import UserError
+from lossbench.losses import available_losses
+from lossbench.timing import (GOALS, load_timing, parse_shape, parse_shapes, peak_memory,
+                              run_timing, timing_markdown, write_timing)
+
+TINY = {"rounds": 3, "block_seconds": 0.0002}
+
+
+@pytest.fixture(scope="module")
+def table():
+    # 256x18 is a goal shape on the CPU; 16x5 has no goal
+    return run_timing([(256, 18), (16, 5)], "cpu", **TINY)
+
+
+def test_every_loss_has_a_row_at_every_shape(table):
+    assert [shape["shape"] for shape in table["shapes"]] == ["256x18", "16x5"]
+    for shape in table["shapes"]:
+        assert [row["loss"] for row in shape["losses"]] == available_losses()
+
+
+def test_rows_hold_time_ratios_memory_and_the_plain_formulation(table):
+    for shape in table["shapes"]:
+        for row in shape["losses"]:
+            for summary in (row, row["plain"]):
+                assert summary["median_us"] > 0 and summary["min_us"] <= summary["median_us"]
+                assert summary["ratio_ce"] > 0 and summary["ratio_copy"] > 0
+                assert summary["peak_mib"] is not None and summary["peak_mib"] >= 0
+        assert shape["reference"]["ratio_ce"] == pytest.approx(1.0)
+        assert shape["floor"]["ratio_copy"] == pytest.approx(1.0)
+
+
+def test_goals_apply_at_their_shapes_only(table):
+    at_goal, elsewhere = table["shapes"]
+    assert all(row["goal"] == GOALS["cpu"][(256, 18)] for row in at_goal["losses"])
+    assert all(isinstance(row["meets_goal"], bool) for row in at_goal["losses"])
+    assert all(row["goal"] is None and row["meets_goal"] is None for row in elsewhere["losses"])
+
+
+def test_table_says_where_it_was_measured(table):
+    env = table["environment"]
+    assert table["device_type"] == "cpu" and table["threads"] == torch.get_num_threads()
+    assert env["versions"]["torch"] and env["device"].startswith("cpu")
+    assert table["method"]["rounds"] == 3
+
+
+def test_markdown_lists_every_loss_shape_and_environment(table):
+    text = timing_markdown(table)
+    for name in available_losses():
+        assert f"| {name} |" in text
+    assert "256x18" in text and "16x5" in text and "threads" in text
+    assert f"torch {table['environment']['versions']['torch']}" in text
+
+
+def test_files_round_trip_for_the_report(table, tmp_path):
+    paths = write_timing(table, tmp_path)
+    assert {p.name for p in paths.values()} == {"timing-cpu.json", "timing-cpu.md",
+                                                "timing-cpu.png"}
+    assert paths["figure"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    loaded = load_timing(tmp_path)
+    assert list(loaded) == ["cpu"]
+    assert loaded["cpu"]["shapes"][0]["losses"][0]["loss"] == available_losses()[0]
+    assert "![" in timing_markdown(loaded, figures="timing") and "timing/timing-cpu.png" in \
+        timing_markdown(loaded, figures="timing")
+    json.loads(paths["json"].read_text())  # plain JSON, no NaN
+
+
+def test_load_timing_of_a_missing_folder_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="lossbench timing"):
+        load_timing(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("text, expected", [("256x18", (256, 18)), ("8192×1000", (8192, 1000))])
+def test_shapes_parse(text, expected):
+    assert parse_shape(text) == expected
+    assert parse_shapes(f"{text}, 4x2") == [expected, (4, 2)]
+
+
+@pytest.mark.parametrize("text", ["256", "axb", "0x18", "256x1", ""])
+def test_bad_shapes_are_refused(text):
+    with pytest.raises(UserError):
+        parse_shapes(text)
+
+
+def test_peak_memory_of_cross_entropy_counts_its_full_size_tensors():
+    logits = torch.randn(512, 100, requires_grad=True)
+    target = torch.randint(0, 100, (512,))
+    peak = peak_memory(lambda: torch.autograd.grad(F.cross_entropy(logits, target), logits),
+                       torch.device("cpu"))
+    # log-probabilities, the gradient of nll_loss and the returned gradient: 3 × N·C floats
+    assert peak >= 2 * logits.numel() * 4
+
+
+def test_cli_writes_the_table(tmp_path, capsys):
+    status = main(["timing", "--shapes", "16x5", "--rounds", "3", "--block-ms", "0.2",
+                   "--device", "cpu", "--losses", "focal,ce", "--out", str(tmp_path)])
+    assert status == 0
+    assert (tmp_path / "timing-cpu.json").exists() and (tmp_path / "timing-cpu.png").exists()
+    assert "| focal |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--shapes", "256"], "ROWSxCLASSES"),
+    (["--device", "tpu"], "allowed: auto, cpu, cuda"),
+    (["--losses", "focl"], "Did you mean 'focal'"),
+    (["--rounds", "1"], "--rounds must be at least 3"),
+    (["--threads", "0"], "--threads must be at least 1"),
+    (["--block-ms", "0"], "--block-ms must be positive"),
+])
+def test_cli_bad_input_exits_2_with_one_line(args, message, capsys):
+    assert main(["timing", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
