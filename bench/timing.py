@@ -220,35 +220,62 @@ def time_cases(cases: Sequence[Case], device: torch.device, rounds: int = 25,
     return times
 
 
-def peak_memory(step: Step, device: torch.device) -> int | None:
-    """Bytes allocated at the peak of one step beyond what was allocated before it.
+def profile_step(step: Step, device: torch.device, full_bytes: int) -> dict:
+    """Peak memory, ATen operator calls and full-size allocations of one step.
 
-    CUDA: the caching allocator's peak statistic. CPU: the PyTorch profiler's memory events
-    (``profile_memory=True``), summed in time order; their running maximum is the peak.
+    ``peak_bytes``: bytes allocated at the peak of the step beyond what was allocated before
+    it; on CUDA the caching allocator's peak statistic, on the CPU the PyTorch profiler's
+    memory events (``profile_memory=True``) summed in time order, whose running maximum is the
+    peak. ``aten_ops``: operator calls the dispatcher saw at top level (from Python or from an
+    autograd node, views included) — at small shapes each costs a few µs whatever its size.
+    ``full_allocs``: allocations of at least ``full_bytes`` (the logits' size) — at large shapes
+    each is a pass over fresh memory, page faults included on the CPU. None where unknown.
     """
+    from torch.profiler import ProfilerActivity, profile
+
     step()
+    found = {"peak_bytes": None, "aten_ops": None, "full_allocs": None}
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
         result = step()
         torch.cuda.synchronize(device)
-        peak = torch.cuda.max_memory_allocated(device) - before
+        found["peak_bytes"] = int(torch.cuda.max_memory_allocated(device) - before)
         del result
-        return int(peak)
-    from torch.profiler import ProfilerActivity, profile
-
     with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         result = step()
         del result
+    found["aten_ops"] = _top_level_aten_ops(prof.events())
     try:
-        events = [(event.start_ns(), event.nbytes())
-                  for event in prof.profiler.kineto_results.events()
-                  if event.name() == "[memory]" and str(event.device_type()).endswith("CPU")]
-    except AttributeError:  # a torch whose profiler keeps its events elsewhere: no number
-        return None
-    running = itertools.accumulate(nbytes for _, nbytes in sorted(events))
-    return int(max(running, default=0))
+        kind = "CUDA" if device.type == "cuda" else "CPU"
+        memory = sorted((event.start_ns(), event.nbytes())
+                        for event in prof.profiler.kineto_results.events()
+                        if event.name() == "[memory]" and str(event.device_type()).endswith(kind))
+    except AttributeError:  # a torch whose profiler keeps its events elsewhere: no numbers
+        return found
+    found["full_allocs"] = sum(1 for _, nbytes in memory if nbytes >= full_bytes)
+    if found["peak_bytes"] is None:
+        running = itertools.accumulate(nbytes for _, nbytes in memory)
+        found["peak_bytes"] = int(max(running, default=0))
+    return found
+
+
+def _top_level_aten_ops(events) -> int:
+    count = 0
+    for event in events:
+        if not event.name.startswith("aten::"):
+            continue
+        parent = event.cpu_parent
+        while parent is not None and not parent.name.startswith("aten::"):
+            parent = parent.cpu_parent
+        count += parent is None
+    return count
+
+
+def peak_memory(step: Step, device: torch.device) -> int | None:
+    """Bytes allocated at the peak of one step beyond what was allocated before it."""
+    return profile_step(step, device, full_bytes=2**62)["peak_bytes"]
 
 
 @contextlib.contextmanager
@@ -265,6 +292,10 @@ def _quiet_stderr():
         os.close(devnull)
 
 
+def _mib(nbytes: int | None) -> float | None:
+    return None if nbytes is None else nbytes / 2**20
+
+
 def _median_ratio(numerator: list[float], denominator: list[float]) -> float:
     return statistics.median(a / b for a, b in zip(numerator, denominator))
 
@@ -275,7 +306,9 @@ def time_shape(shape: tuple[int, int], device: torch.device, names: Sequence[str
     """Time every case of one shape; returns the shape's references and one row per loss."""
     cases = build_cases(shape, device, names, plain=plain, seed=seed)
     times = time_cases(cases, device, rounds=rounds, block_seconds=block_seconds, seed=seed)
-    peaks = {case.label: peak_memory(case.step, device) if memory else None for case in cases}
+    full_bytes = shape[0] * shape[1] * 4  # the float32 logits
+    profiles = {case.label: profile_step(case.step, device, full_bytes) if memory else {}
+                for case in cases}
     reference, floor = times[REFERENCE], times[FLOOR]
     goal = GOALS.get(device.type, {}).get(tuple(shape))
 
@@ -285,7 +318,9 @@ def time_shape(shape: tuple[int, int], device: torch.device, names: Sequence[str
                 "ratio_ce": _median_ratio(series, reference),
                 "ratio_ce_min": min(series) / min(reference),
                 "ratio_copy": _median_ratio(series, floor),
-                "peak_mib": None if peaks[label] is None else peaks[label] / 2**20}
+                "peak_mib": _mib(profiles[label].get("peak_bytes")),
+                "aten_ops": profiles[label].get("aten_ops"),
+                "full_allocs": profiles[label].get("full_allocs")}
 
     rows = []
     for name in names:
@@ -329,6 +364,21 @@ def run_timing(shapes: Sequence[tuple[int, int]] = DEFAULT_SHAPES, device: str |
                                           memory=memory, seed=seed))
     return table
 
-__all__ = ["DEFAULT_SHAPES", "GOALS", "Case", "build_cases", "load_timing", "long_tail_counts",
-           "parse_shape", "parse_shapes", "peak_memory", "plot_timing", "run_timing",
-           "time_cases", "time_shape", "timing_markdown", "write_timing"]
+__all__ = [
+    "DEFAULT_SHAPES",
+    "GOALS",
+    "Case",
+    "build_cases",
+    "load_timing",
+    "long_tail_counts",
+    "parse_shape",
+    "parse_shapes",
+    "peak_memory",
+    "plot_timing",
+    "profile_step",
+    "run_timing",
+    "time_cases",
+    "time_shape",
+    "timing_markdown",
+    "write_timing",
+]

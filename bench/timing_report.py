@@ -48,8 +48,12 @@ def _header(table: dict) -> str:
             f"lossbench {versions.get('lossbench', '?')} (commit {env.get('git_commit', '?')[:12]})"
             f". Step: {method['step']}, {method['dtype']}, each loss's default parameters; "
             f"median of {method['rounds']} interleaved rounds. ×CE: time over native "
-            f"`F.cross_entropy` forward+backward at the same shape in the same run "
-            f"(goal {goals}); ×copy: over one copy of the logits.")
+            f"`F.cross_entropy` forward+backward at the same shape, the median over rounds of "
+            f"the ratio within a round (goal {goals}); ×CE best: fastest over fastest; ×copy: "
+            f"over one copy of the logits (a floor: one pass). ops: ATen operator calls per "
+            f"step (each costs µs at small shapes); N×C allocs: allocations the size of the "
+            f"logits (each a pass over fresh memory at large shapes). Plain: the obvious "
+            f"autograd formulation.")
 
 
 def summary_markdown(table: dict) -> str:
@@ -72,23 +76,27 @@ def summary_markdown(table: dict) -> str:
     return "\n".join(lines)
 
 
+def _count(value) -> str:
+    return "–" if value is None else str(value)
+
+
 def shape_markdown(shape: dict) -> str:
-    """Every column of one shape: time, ratios, peak memory, and the plain formulation's."""
-    reference, floor = shape["reference"], shape["floor"]
-    lines = ["| loss | median | ×CE | ×copy | peak MiB | plain median | plain ×CE | plain MiB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|",
-             (f"| native CE | {_duration(reference['median_us'])} | 1.00 | "
-              f"{reference['ratio_copy']:.2f} | {_mib(reference['peak_mib'])} | | | |"),
-             (f"| logits copy | {_duration(floor['median_us'])} | {floor['ratio_ce']:.2f} | "
-              f"1.00 | {_mib(floor['peak_mib'])} | | | |")]
-    for row in shape["losses"]:
-        plain = row.get("plain")
-        plain_cells = ("| | |" if plain is None else
-                       f"{_duration(plain['median_us'])} | {plain['ratio_ce']:.2f} | "
-                       f"{_mib(plain['peak_mib'])} |")
-        lines.append(f"| {row['loss']} | {_duration(row['median_us'])} | "
-                     f"{row['ratio_ce']:.2f}{_mark(row)} | {row['ratio_copy']:.2f} | "
-                     f"{_mib(row['peak_mib'])} | {plain_cells}")
+    """Every column of one shape: time, ratios, peak memory, operator and allocation counts,
+    and the plain formulation's time, ratio and memory."""
+    lines = [("| loss | median | ×CE | ×CE best | ×copy | peak MiB | ops | N×C allocs | "
+              "plain median | plain ×CE | plain MiB | plain ops |"),
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = [("native CE", shape["reference"], None, ""),
+            ("logits copy", shape["floor"], None, "")]
+    rows += [(row["loss"], row, row.get("plain"), _mark(row)) for row in shape["losses"]]
+    for name, row, plain, mark in rows:
+        plain_cells = (" | | | " if plain is None else
+                       f" {_duration(plain['median_us'])} | {plain['ratio_ce']:.2f} | "
+                       f"{_mib(plain['peak_mib'])} | {_count(plain.get('aten_ops'))} ")
+        lines.append(f"| {name} | {_duration(row['median_us'])} | {row['ratio_ce']:.2f}{mark} | "
+                     f"{row['ratio_ce_min']:.2f} | {row['ratio_copy']:.2f} | "
+                     f"{_mib(row['peak_mib'])} | {_count(row.get('aten_ops'))} | "
+                     f"{_count(row.get('full_allocs'))} |{plain_cells}|")
     return "\n".join(lines)
 
 

@@ -129,7 +129,7 @@ class ScaledMarginCrossEntropy(torch.autograd.Function):
         log_probs, target, total_weight, weight = ctx.saved_tensors
         grad = torch.ops.aten.nll_loss_backward(grad_output * ctx.scale, log_probs, target,
                                                 weight, _MEAN, _IGNORE_INDEX, total_weight)
-        grad = torch.ops.aten._log_softmax_backward_data(grad, log_probs, 1, log_probs.dtype)
+        grad = torch._log_softmax_backward_data(grad, log_probs, 1, log_probs.dtype)
         return grad, None, None, None, None
 
 
@@ -171,7 +171,7 @@ class SmoothedCrossEntropy(torch.autograd.Function):
             column = scale.expand(target.shape[0], 1)
             grad = torch.empty_like(log_probs).fill_(scale * -on_every)
         grad.scatter_add_(1, target.unsqueeze(1), column.mul(-on_target))
-        grad = torch.ops.aten._log_softmax_backward_data(grad, log_probs, 1, log_probs.dtype)
+        grad = torch._log_softmax_backward_data(grad, log_probs, 1, log_probs.dtype)
         return grad, None, None, None, None
 
 
@@ -251,6 +251,6 @@ class SoftF1Loss(torch.autograd.Function):
         probs, target, grad_tp, grad_sum = ctx.saved_tensors
         grad = torch.empty_like(probs).copy_((grad_sum * grad_output).expand_as(probs))
         index = target.unsqueeze(1)
-        grad.scatter_add_(1, index, grad_tp.mul(grad_output)[index])
-        grad = torch.ops.aten._softmax_backward_data(grad, probs, 1, probs.dtype)
+        grad.scatter_add_(1, index, grad_tp.mul(grad_output).index_select(0, target).unsqueeze(1))
+        grad = torch._softmax_backward_data(grad, probs, 1, probs.dtype)
         return grad, None, None, None, None

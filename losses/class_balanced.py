@@ -22,7 +22,8 @@ def effective_number_weights(class_counts: torch.Tensor, beta: float) -> torch.T
 
 @loss_entry
 def _class_balanced(logits, target, class_weights, base: str, gamma: float, weight):
-    scale = like(class_weights, logits)[target] * sample_scale(target, weight, logits)
+    scale = like(class_weights, logits).index_select(0, target)
+    scale = scale.mul_(sample_scale(target, weight, logits))
     term = focal_term(gamma) if base == "focal" else cross_entropy_term
     return reweighted_cross_entropy(logits, target, scale, term)
 

@@ -15,7 +15,7 @@ from ._registry import register_loss, uniform
 def _focal(logits, target, gamma: float, alpha, weight):
     scale = sample_scale(target, weight, logits)
     if alpha is not None:
-        scale = like(alpha, logits)[target] * scale
+        scale = like(alpha, logits).index_select(0, target).mul_(scale)
     return reweighted_cross_entropy(logits, target, scale, focal_term(gamma))
 
 

@@ -21,8 +21,8 @@ def ldam_margins(class_counts: torch.Tensor, max_margin: float) -> torch.Tensor:
 @loss_entry
 def _ldam(logits, target, margin_shift, scale: float, weight):
     """Native cross-entropy of s·z with −s·m_{tᵢ} added to each true-class logit."""
-    return ScaledMarginCrossEntropy.apply(logits, target, like(margin_shift, logits)[target],
-                                          scale, like(weight, logits))
+    target_shift = like(margin_shift, logits).index_select(0, target)
+    return ScaledMarginCrossEntropy.apply(logits, target, target_shift, scale, like(weight, logits))
 
 
 def ldam_loss(logits: torch.Tensor, target: torch.Tensor, class_counts, max_margin: float = 0.5,

@@ -12,7 +12,7 @@ from lossbench.cli import main
 from lossbench.errors import UserError
 from lossbench.losses import available_losses
 from lossbench.timing import (GOALS, load_timing, parse_shape, parse_shapes, peak_memory,
-                              run_timing, timing_markdown, write_timing)
+                              profile_step, run_timing, timing_markdown, write_timing)
 
 TINY = {"rounds": 3, "block_seconds": 0.0002}
 
@@ -36,6 +36,7 @@ def test_rows_hold_time_ratios_memory_and_the_plain_formulation(table):
                 assert summary["median_us"] > 0 and summary["min_us"] <= summary["median_us"]
                 assert summary["ratio_ce"] > 0 and summary["ratio_copy"] > 0
                 assert summary["peak_mib"] is not None and summary["peak_mib"] >= 0
+                assert summary["aten_ops"] >= 2 and summary["full_allocs"] >= 1
         assert shape["reference"]["ratio_ce"] == pytest.approx(1.0)
         assert shape["floor"]["ratio_copy"] == pytest.approx(1.0)
 
@@ -92,13 +93,19 @@ def test_bad_shapes_are_refused(text):
         parse_shapes(text)
 
 
-def test_peak_memory_of_cross_entropy_counts_its_full_size_tensors():
+def test_profile_of_cross_entropy_counts_its_full_size_tensors():
     logits = torch.randn(512, 100, requires_grad=True)
     target = torch.randint(0, 100, (512,))
-    peak = peak_memory(lambda: torch.autograd.grad(F.cross_entropy(logits, target), logits),
-                       torch.device("cpu"))
+
+    def step():
+        return torch.autograd.grad(F.cross_entropy(logits, target), logits)
+
+    found = profile_step(step, torch.device("cpu"), full_bytes=logits.numel() * 4)
     # log-probabilities, the gradient of nll_loss and the returned gradient: 3 × N·C floats
-    assert peak >= 2 * logits.numel() * 4
+    assert found["full_allocs"] == 3
+    assert found["peak_bytes"] >= 2 * logits.numel() * 4
+    assert peak_memory(step, torch.device("cpu")) == found["peak_bytes"]
+    assert 2 <= found["aten_ops"] <= 10
 
 
 def test_cli_writes_the_table(tmp_path, capsys):
