@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-
 from lossbench.config import FEATURE_MODELS, IMAGE_MODELS
 from lossbench.errors import UserError
 from lossbench.validate import unknown_name
@@ -102,9 +101,9 @@ class DevData:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.train.x.shape[1:])
 
-    def to(self, device: torch.device) -> "DevData":
+    def to(self, device: torch.device) -> DevData:
         """A copy whose tensors live on ``device``."""
-        move = lambda s: Split(s.x.to(device), s.y.to(device))  # noqa: E731
+        move = lambda s: Split(s.x.to(device), s.y.to(device))
         return DevData(self.name, self.kind, self.num_classes, self.class_names, self.train_counts,
                        move(self.train), move(self.val), self.mean.to(device), self.std.to(device))
 

@@ -6,7 +6,6 @@ import random
 
 import numpy as np
 import torch
-
 from lossbench.errors import UserError
 
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")

@@ -8,7 +8,6 @@ from importlib import metadata
 from pathlib import Path
 
 import torch
-
 from lossbench.device import device_name
 
 PACKAGES = ("lossbench", "torch", "torchvision", "optuna", "scikit-learn", "numpy", "scipy",

@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 import torch
-
 from lossbench.data import DevData
 from lossbench.metrics import classification_report, macro_f1
 from lossbench.train import FitResult, predict_logits, train

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from lossbench.config import FEATURE_MODELS, IMAGE_MODELS, ModelConfig
 from lossbench.errors import UserError
+from torch import nn
 
 
 def mlp(in_features: int, num_classes: int, hidden: int) -> nn.Module:

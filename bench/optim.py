@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
-
 from lossbench.config import OptimConfig
+from torch import nn
 
 
 def make_optimizer(model: nn.Module, config: OptimConfig, lr: float,

@@ -16,18 +16,31 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from lossbench import environment
 from lossbench.data import DatasetEntry, DevData, dev_view
 from lossbench.device import resolve_device, set_threads
 from lossbench.evaluate import final_run, final_seeds
 from lossbench.models import model_name_for
 from lossbench.progress import Progress
-from lossbench.store import (ResultStore, atomic_write_csv, atomic_write_text, fingerprint, redact,
-                             safe_name)
+from lossbench.store import (
+    ResultStore,
+    atomic_write_csv,
+    atomic_write_text,
+    fingerprint,
+    redact,
+    safe_name,
+)
 from lossbench.suite import Suite
-from lossbench.tune import (NoCompleteTrial, StudyPlan, best_params, finished_trials, open_study,
-                            quiet_optuna, run_trials, trials_frame)
+from lossbench.tune import (
+    NoCompleteTrial,
+    StudyPlan,
+    best_params,
+    finished_trials,
+    open_study,
+    quiet_optuna,
+    run_trials,
+    trials_frame,
+)
 
 
 @dataclass
@@ -45,9 +58,10 @@ class RunOptions:
 
 
 def default_storage(root: Path) -> str:
-    """The suite's SQLite study file, ``<results>/studies.db``."""
+    """The suite's SQLite study file, ``<results>/studies.db`` (relative paths stay relative, so
+    no home folder ends up in a committed report)."""
     root.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(root / 'studies.db').resolve()}"
+    return f"sqlite:///{(root / 'studies.db').as_posix()}"
 
 
 def load_prepared(entry: DatasetEntry, seed: int, cache_dir: Path | None) -> Any:
@@ -74,7 +88,7 @@ def tune_all(plans: list[StudyPlan], data: DevData, device: torch.device, storag
         target = plan.budget.trials
         progress.advance(min(target, len(finished_trials(study))))
 
-        def show(current, plan=plan):
+        def show(current, plan=plan, target=target):
             done = len(finished_trials(current))
             best = max((t.value for t in finished_trials(current)
                         if t.state.name == "COMPLETE"), default=None)
@@ -145,9 +159,10 @@ def run_suite(suite: Suite, options: RunOptions) -> Path:
     """Run ``suite`` end to end and return its results folder."""
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    set_threads(options.threads)
     device = resolve_device(options.device)
     suite = suite.for_device(device.type)
+    cpu_threads = suite.cpu_threads if device.type == "cpu" else None
+    set_threads(options.threads if options.threads is not None else cpu_threads)
     store = ResultStore(options.out or Path("results") / suite.name)
     storage = options.storage or default_storage(store.root)
     quiet_optuna()

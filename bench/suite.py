@@ -18,12 +18,12 @@ Packaged suites live in ``lossbench/suites/*.toml``; any path to a ``.toml`` fil
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import tomllib
 from lossbench.config import Budget, ModelConfig, OptimConfig
 from lossbench.data import DatasetEntry, parse_dataset, with_options
 from lossbench.errors import UserError
@@ -32,7 +32,7 @@ from lossbench.validate import build_config, nearest, unknown_name
 
 TOP_KEYS = ("name", "description", "losses", "budget", "model", "optim", "cpu", "loss_params",
             "datasets")
-CPU_KEYS = ("budget", "model", "optim", "dataset_options")
+CPU_KEYS = ("budget", "model", "optim", "dataset_options", "threads")
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,12 @@ class Suite:
     cpu_overrides: dict
     source_text: str
     """The TOML text the suite was read from (kept with the results)."""
+    cpu_threads: int | None = None
+    """Torch threads on a CPU (``[cpu] threads``) unless --threads says otherwise."""
     budget_overrides: dict = dataclasses.field(default_factory=dict)
     """Budget keys given on the command line: they win over the suite's and the datasets'."""
 
-    def for_device(self, device_type: str) -> "Suite":
+    def for_device(self, device_type: str) -> Suite:
         """This suite with the ``[cpu]`` overrides applied when ``device_type`` is ``"cpu"``."""
         if device_type != "cpu" or not self.cpu_overrides:
             return self
@@ -69,7 +71,7 @@ class Suite:
         return dataclasses.replace(self, datasets=datasets,
                                    **_config_parts(self.cpu_overrides, "cpu", self))
 
-    def with_overrides(self, losses: list[str] | None = None, **budget: int | None) -> "Suite":
+    def with_overrides(self, losses: list[str] | None = None, **budget: int | None) -> Suite:
         """This suite with a subset of its losses and budget keys from the command line."""
         suite = self
         given = {k: v for k, v in budget.items() if v is not None}
@@ -163,8 +165,12 @@ def _parse_table(table: dict, default_name: str, text: str, dataset_options: dic
     if not isinstance(cpu_options, dict):
         raise UserError(f"cpu.dataset_options must be a table, got {cpu_options!r}")
     _with_dataset_options(datasets, cpu_options)
+    threads = cpu.get("threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or not 1 <= threads <= 1024):
+        raise UserError(f"cpu.threads must be a whole number from 1 to 1024, got {threads!r}")
     return Suite(name=name, description=description, datasets=datasets, losses=losses,
-                 cpu_overrides=cpu, source_text=text, **parts)
+                 cpu_overrides=cpu, source_text=text, cpu_threads=threads, **parts)
 
 
 def _config_parts(table: dict, prefix: str, base: Suite | None) -> dict:

@@ -10,13 +10,11 @@ Model selection uses the validation split only.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from lossbench import loss_space
 from lossbench.config import Budget, ModelConfig, OptimConfig
 from lossbench.data import DevData
@@ -24,6 +22,7 @@ from lossbench.device import seed_everything
 from lossbench.metrics import macro_f1_fast
 from lossbench.models import build_model
 from lossbench.optim import make_optimizer, make_schedule
+from torch import nn
 
 EpochCallback = Callable[[int, float], None]
 """Called after each epoch with (epoch, validation macro-F1); may raise optuna.TrialPruned."""
@@ -141,11 +140,11 @@ def train(data: DevData, recipe: Recipe, seed: int, device: torch.device,
                 logits = model(inputs)
             loss = loss_fn(logits.float(), data.train.y[index])
             total += loss.detach()
-            if (step + 1) % check_every == 0 or step + 1 == len(batches):
-                if not torch.isfinite(total):
-                    result.diverged = (f"loss became {float(loss.detach()):.4g} at epoch {epoch}, "
-                                       f"step {step} (lr={recipe.lr:.3g})")
-                    break
+            checking = (step + 1) % check_every == 0 or step + 1 == len(batches)
+            if checking and not torch.isfinite(total):
+                result.diverged = (f"loss became {float(loss.detach()):.4g} at epoch {epoch}, "
+                                   f"step {step} (lr={recipe.lr:.3g})")
+                break
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -12,13 +12,12 @@ and resumed study draws the same parameters as an uninterrupted one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import optuna
 import pandas as pd
 import torch
-
 from lossbench import loss_space
 from lossbench.config import Budget, ModelConfig, OptimConfig
 from lossbench.data import DatasetEntry, DevData

@@ -15,14 +15,21 @@ from lossbench.data import DatasetEntry, dev_view, parse_dataset, with_options
 from lossbench.device import resolve_device, set_threads
 from lossbench.errors import UserError
 from lossbench.loss_space import resolve_losses
+from lossbench.models import model_name_for
 from lossbench.progress import Progress
 from lossbench.report.slices import slice_grid
 from lossbench.runner import default_storage, load_prepared
-from lossbench.models import model_name_for
 from lossbench.store import atomic_write_csv, redact, safe_name
 from lossbench.suite import LossEntry, Suite, load_suite
-from lossbench.tune import (StudyPlan, best_params, finished_trials, open_study, quiet_optuna,
-                            run_trials, trials_frame)
+from lossbench.tune import (
+    StudyPlan,
+    best_params,
+    finished_trials,
+    open_study,
+    quiet_optuna,
+    run_trials,
+    trials_frame,
+)
 
 
 @dataclass
@@ -47,25 +54,32 @@ class TuneRequest:
 
 
 def resolve_dataset(suite: Suite, request: TuneRequest) -> DatasetEntry:
-    """The suite's dataset of that name, or a source with the profile settings given."""
+    """The dataset ``--dataset`` names.
+
+    A dataset of the suite by name; a source name alone (no --profile, no --imbalance-ratio) is
+    the suite's first dataset of that source, so ``--dataset digits`` tunes on the data the suite
+    benchmarks; a source with profile settings builds a dataset from them.
+    """
     names = [d.name for d in suite.datasets]
     overrides = {"root": request.root} if request.root is not None else {}
-    if request.dataset in names and request.profile is None and request.imbalance_ratio is None:
-        entry = suite.dataset(request.dataset)
+    from_flags = request.profile is not None or request.imbalance_ratio is not None
+    same_source = [d for d in suite.datasets if d.spec.source == request.dataset]
+    if not from_flags and (request.dataset in names or same_source):
+        entry = suite.dataset(request.dataset) if request.dataset in names else same_source[0]
         if overrides:
             entry = parse_dataset(with_options(entry.table, overrides)[0], "--dataset")
         return entry
-    table: dict[str, Any] = {"source": request.dataset}
-    if request.profile is not None:
-        table["profile"] = request.profile
-    if request.imbalance_ratio is not None:
-        table["imbalance_ratio"] = request.imbalance_ratio
     from lossbench.datasets import available_sources
 
     if request.dataset not in available_sources():
         raise UserError(f"--dataset {request.dataset!r} is neither a dataset of suite "
                         f"{suite.name!r} ({', '.join(names)}) nor a source "
                         f"({', '.join(available_sources())})")
+    table: dict[str, Any] = {"source": request.dataset}
+    if request.profile is not None:
+        table["profile"] = request.profile
+    if request.imbalance_ratio is not None:
+        table["imbalance_ratio"] = request.imbalance_ratio
     table, applied = with_options(table, overrides)
     if overrides and not applied:
         raise UserError(f"source {request.dataset!r} takes no --root")
@@ -74,9 +88,10 @@ def resolve_dataset(suite: Suite, request: TuneRequest) -> DatasetEntry:
 
 def tune_single(request: TuneRequest) -> dict:
     """Bring the study to ``trials`` finished trials; write trials CSV and slice plot."""
-    set_threads(request.threads)
     device = resolve_device(request.device)
     suite = load_suite(request.suite).for_device(device.type)
+    cpu_threads = suite.cpu_threads if device.type == "cpu" else None
+    set_threads(request.threads if request.threads is not None else cpu_threads)
     if request.epochs is not None and not 1 <= request.epochs <= 10_000:
         raise UserError(f"--epochs must be between 1 and 10000, got {request.epochs}")
     entry = resolve_dataset(suite, request)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import typing
-from typing import Any, Iterable, TypeVar
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 from lossbench.errors import UserError
 

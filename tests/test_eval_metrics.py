@@ -4,8 +4,14 @@ import math
 
 import numpy as np
 import pytest
-from lossbench.metrics import (STANDARD_RULE, THIRDS_RULE, calibration_bins, class_groups,
-                               classification_report, expected_calibration_error)
+from lossbench.metrics import (
+    STANDARD_RULE,
+    THIRDS_RULE,
+    calibration_bins,
+    class_groups,
+    classification_report,
+    expected_calibration_error,
+)
 from lossbench.stats import mean_interval, paired_comparison
 from scipy import stats
 

@@ -16,8 +16,9 @@ def register(subparsers) -> None:
                     "rerun runs only the missing ones. Prints the best parameters and writes the "
                     "slice plot (validation macro-F1 against each parameter).")
     parser.add_argument("--dataset", required=True,
-                        help="a dataset of the suite (e.g. digits-exp20) or a source (digits, "
-                             "gaussian, mask, …) with --profile and --imbalance-ratio")
+                        help="a dataset of the suite (e.g. digits-exp20); a source name alone "
+                             "(digits, gaussian, mask) is the suite's first dataset of that "
+                             "source; with --profile/--imbalance-ratio, a dataset made from them")
     parser.add_argument("--loss", required=True, help="a registered loss (lossbench losses)")
     parser.add_argument("--trials", type=int, default=None,
                         help="finished trials the study should hold (default: the suite's)")

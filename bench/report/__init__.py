@@ -7,12 +7,18 @@ It reads only what ``lossbench run`` stored (runs, per-class metrics, trials, pr
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from lossbench.report.document import Document, to_html, to_markdown
+from lossbench.report.literature import literature_section
 from lossbench.report.load import load_results
-from lossbench.report.sections import (dataset_section, environment_section, protocol_section,
-                                       verdict_section)
+from lossbench.report.sections import (
+    dataset_section,
+    environment_section,
+    protocol_section,
+    verdict_section,
+)
 from lossbench.report.tables import summary_table
 from lossbench.store import atomic_write_text
 
@@ -21,6 +27,7 @@ __all__ = ["build_report"]
 
 def build_report(root: Path) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` in ``root``; returns their paths."""
+    started = time.perf_counter()
     results = load_results(Path(root))
     name = results.suite.get("name", results.root.name)
     doc = Document(title=f"lossbench report: suite `{name}`")
@@ -28,15 +35,16 @@ def build_report(root: Path) -> tuple[Path, Path]:
     wall = results.environment.get("wall_seconds")
     doc.paragraph((f"{description} " if description else "")
                   + f"Device: {results.environment.get('device', 'n/a')}; wall time of the run: "
-                  f"{wall if wall is not None else 'n/a'} s. Rebuild with "
-                  f"`lossbench report {results.root}`.")
+                  f"{wall if wall is not None else 'n/a'} s before the report (see Environment). "
+                  f"Rebuild with `lossbench report {results.root}`.")
     summaries = {d: summary_table(results, d) for d in results.dataset_names}
     verdict_section(doc, results, summaries)
     protocol_section(doc, results)
+    literature_section(doc, results, summaries)  # CIFAR-10-LT suites only
     doc.heading("Results")
     for dataset in results.dataset_names:
         dataset_section(doc, results, dataset, summaries[dataset])
-    environment_section(doc, results)
+    environment_section(doc, results, report_seconds=time.perf_counter() - started)
     markdown, html = results.root / "report.md", results.root / "report.html"
     atomic_write_text(markdown, to_markdown(doc, results.root))
     atomic_write_text(html, to_html(doc))

@@ -69,7 +69,7 @@ def to_markdown(document: Document, root: Path) -> str:
             lines += [f"- {item}" for item in block[1]] + [""]
         elif kind == "table":
             lines += [block[1].to_markdown(index=False)]
-            lines += ([f"", f"CSV: [`{block[2]}`]({block[2]})"] if block[2] else []) + [""]
+            lines += (["", f"CSV: [`{block[2]}`]({block[2]})"] if block[2] else []) + [""]
         elif kind == "figure":
             relative = block[1].relative_to(root).as_posix()
             lines += [f"![{block[2]}]({relative})", "", f"*{block[2]}*", ""]

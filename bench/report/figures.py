@@ -8,12 +8,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from lossbench.store import atomic_write_bytes  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from lossbench.store import atomic_write_bytes
 
 DPI = 96
 sns.set_theme(style="whitegrid", context="notebook", font_scale=0.85)

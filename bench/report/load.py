@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-
 from lossbench.errors import UserError
 from lossbench.store import safe_name
 

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from lossbench.report import figures
 from lossbench.report.document import Document
 from lossbench.report.load import Results
 from lossbench.report.slices import slice_grid
-from lossbench.report.tables import (BASELINE, class_differences, fmt_interval, fmt_p,
-                                     params_table, per_class_f1_wide, per_class_table,
-                                     protocol_table, summary_table)
+from lossbench.report.tables import (
+    BASELINE,
+    class_differences,
+    fmt_interval,
+    fmt_p,
+    params_table,
+    per_class_f1_wide,
+    per_class_table,
+    protocol_table,
+)
 from lossbench.report.verdict import caveats, dataset_verdict
 from lossbench.store import atomic_write_csv, safe_name
 
@@ -132,29 +138,30 @@ def protocol_section(doc: Document, results: Results) -> None:
     doc.table(protocol_table(results).round(2),
               write_csv(results, "protocol", protocol_table(results)))
     doc.bullets([
-        "Splits: the test split is set apart first with a fixed seed and is the same for every "
-        "loss and run; the validation split comes from the remaining pool; the train split is "
-        "resampled to the profile's counts. Nothing but the final evaluation reads the test split.",
-        f"Tuning: one Optuna study per (dataset, loss), {budget.get('trials')} finished trials "
-        f"each (cross-entropy included), seeded TPE sampler ({budget.get('startup_trials')} random "
-        f"start-up trials), median pruner on validation macro-F1 after "
-        f"{budget.get('prune_warmup_epochs')} warm-up epochs; diverged trials are pruned.",
-        f"Search space: every loss tunes lr in {optim.get('lr')} and weight decay in "
-        f"{optim.get('weight_decay')} (log scale) plus its own parameters (see each dataset's "
-        "tuning table).",
-        f"Training: {budget.get('epochs')} epochs, batch {budget.get('batch_size')}, "
-        f"{optim.get('optimizer')} (momentum {optim.get('momentum')}), {optim.get('schedule')} "
-        f"schedule with {optim.get('warmup_epochs')} warm-up epoch(s); feature model "
-        f"{model.get('features')} (hidden {model.get('hidden')}), image model "
-        f"{model.get('images')}, augmentation {model.get('augment')}. Model selection: the "
-        f"{budget.get('select')} epoch by validation macro-F1.",
-        f"Final runs: the chosen parameters retrained with seeds {seeds}; data seed "
-        f"{budget.get('data_seed')}. Metrics with scikit-learn, per class with every class "
-        "listed (labels=range(C)) and zero_division=0.",
+        ("Splits: the test split is set apart first with a fixed seed and is the same for every "
+         "loss and run; the validation split comes from the remaining pool; the train split is "
+         "resampled to the profile's counts. Nothing but the final evaluation reads the test "
+         "split."),
+        ("Tuning: one Optuna study per (dataset, loss) with the same number of finished trials "
+         "for every loss, cross-entropy included (column trials above); seeded TPE sampler "
+         f"({budget.get('startup_trials')} random start-up trials), median pruner on validation "
+         "macro-F1 after the warm-up epochs; a trial whose loss turns NaN or inf is pruned."),
+        (f"Search space: every loss tunes lr in {optim.get('lr')} and weight decay in "
+         f"{optim.get('weight_decay')} (log scale) plus its own parameters (see each dataset's "
+         "tuning table)."),
+        ("Training: epochs and batch size per dataset in the table above; "
+         f"{optim.get('optimizer')} (momentum {optim.get('momentum')}), {optim.get('schedule')} "
+         f"schedule with {optim.get('warmup_epochs')} warm-up epoch(s); feature model "
+         f"{model.get('features')} (hidden {model.get('hidden')}), image model "
+         f"{model.get('images')}, augmentation {model.get('augment')}. Model selection: the "
+         f"{budget.get('select')} epoch by validation macro-F1."),
+        (f"Final runs: the chosen parameters retrained with seeds {seeds} (column seeds above); "
+         f"data seed {budget.get('data_seed')}. Metrics with scikit-learn, per class with every "
+         "class listed (labels=range(C)) and zero_division=0."),
     ])
 
 
-def environment_section(doc: Document, results: Results) -> None:
+def environment_section(doc: Document, results: Results, report_seconds: float) -> None:
     env = results.environment
     versions = env.get("versions", {})
     trial_seconds = sum(float(f.seconds.fillna(0).sum()) for f in results.trials.values()
@@ -163,10 +170,11 @@ def environment_section(doc: Document, results: Results) -> None:
     invocations = env.get("invocations", [])
     doc.heading("Environment")
     doc.bullets([
-        f"Wall time of the last `lossbench run`: {env.get('wall_seconds', 'n/a')} s "
-        f"({len(invocations)} invocation(s), {sum(i['wall_seconds'] for i in invocations):.1f} s "
-        f"in all); training time in trials {trial_seconds:.1f} s, in final runs "
-        f"{run_seconds:.1f} s.",
+        (f"Wall time of the last `lossbench run`, data to stored results: "
+         f"{env.get('wall_seconds', 'n/a')} s ({len(invocations)} invocation(s), "
+         f"{sum(i['wall_seconds'] for i in invocations):.1f} s in all), plus "
+         f"{report_seconds:.1f} s for this report (Python start-up not counted). Training time "
+         f"in trials {trial_seconds:.1f} s, in final runs {run_seconds:.1f} s."),
         f"Device: {env.get('device', 'n/a')}; platform {env.get('platform', 'n/a')}.",
         f"Commit: `{env.get('git_commit', 'n/a')}`; study storage: `{env.get('storage', 'n/a')}`.",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from lossbench.report.figures import plt, save
+from matplotlib.ticker import NullFormatter
 
 SHARED_FIRST = ("param_lr", "param_weight_decay")
 
@@ -22,12 +22,18 @@ def param_columns(trials: pd.DataFrame) -> list[str]:
     return [c for c in SHARED_FIRST if c in columns] + [c for c in columns if c not in SHARED_FIRST]
 
 
-def _is_log(values: pd.Series) -> bool:
-    numbers = pd.to_numeric(values, errors="coerce").dropna()
-    return len(numbers) > 1 and bool((numbers > 0).all()) and numbers.max() / numbers.min() > 30
+def log_scaled(loss: str) -> set[str]:
+    """Parameters sampled on a log scale: the shared ones and those the registry marks ``log``."""
+    from lossbench import loss_space
+
+    try:
+        space = loss_space.info(loss).search_space
+    except ValueError:  # a loss no longer registered: draw its own parameters linearly
+        space = {}
+    return {"lr", "weight_decay"} | {name for name, spec in space.items() if spec.log}
 
 
-def _draw(axis, trials: pd.DataFrame, column: str, best_number: int | None) -> None:
+def _draw(axis, trials: pd.DataFrame, column: str, best_number: int | None, log: bool) -> None:
     finished = trials[trials.state.isin(["COMPLETE", "PRUNED"]) & trials.value.notna()]
     values = finished[column]
     numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
@@ -38,8 +44,9 @@ def _draw(axis, trials: pd.DataFrame, column: str, best_number: int | None) -> N
         axis.set_xticks(range(len(choices)), choices)
     else:
         x = values.astype(float)
-        if _is_log(values):
+        if log and (x > 0).all():
             axis.set_xscale("log")
+            axis.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short spans
     complete = (finished.state == "COMPLETE").to_numpy()
     axis.scatter(x[complete], finished.value[complete], c=finished.number[complete],
                  cmap="viridis", s=18, label="complete (colour: trial number)")
@@ -59,16 +66,21 @@ def slice_grid(trials: dict[str, pd.DataFrame], chosen: dict[str, int | None], t
     if not trials:
         return None
     columns = max(len(param_columns(frame)) for frame in trials.values())
-    figure, axes = plt.subplots(len(trials), columns, squeeze=False, layout="constrained",
-                                figsize=(3.0 * columns, 2.3 * len(trials)))
+    height = 2.3 * len(trials) + 0.8
+    figure, axes = plt.subplots(len(trials), columns, squeeze=False,
+                                figsize=(3.0 * columns + 0.6, height))
+    # A fixed layout: the constrained one costs seconds on a grid of 30-40 panels.
+    figure.subplots_adjust(left=0.6 / (3.0 * columns + 0.6) + 0.04, right=0.98,
+                           bottom=0.55 / height, top=1 - 0.7 / height, hspace=0.6, wspace=0.3)
     for row, (loss, frame) in enumerate(trials.items()):
-        params = param_columns(frame)
+        params, log = param_columns(frame), log_scaled(loss)
         for col in range(columns):
             axis = axes[row][col]
             if col >= len(params):
                 axis.set_visible(False)
                 continue
-            _draw(axis, frame, params[col], chosen.get(loss))
+            _draw(axis, frame, params[col], chosen.get(loss),
+                  params[col].removeprefix("param_") in log)
             if col == 0:
                 axis.set_ylabel(f"{loss}\nval macro-F1")
     axes[0][0].legend(fontsize=6, loc="lower left")

@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 import pandas as pd
-
 from lossbench.report.load import SUMMARY_METRICS, Results
 from lossbench.stats import mean_interval, paired_comparison
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from lossbench.report.load import Results
 from lossbench.report.tables import BASELINE, class_differences, fmt_interval, fmt_p
 
