@@ -44,7 +44,7 @@ def test_float32_fused_loss_matches_float64_plain_formulation(name, shape):
     assert value.dtype == torch.float32 and torch.isfinite(grad).all()
     torch.testing.assert_close(value.double(), plain_value, rtol=2e-5, atol=1e-6)
     scale = plain_grad.abs().max().item()
-    torch.testing.assert_close(grad.double(), plain_grad, rtol=1e-3,
+    torch.testing.assert_close(grad.double(), plain_grad.double(), rtol=1e-3,
                                atol=2e-5 * scale)
 
 
