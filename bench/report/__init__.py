@@ -12,7 +12,6 @@ from pathlib import Path
 
 from lossbench.report.document import Document, to_html, to_markdown
 from lossbench.report.literature import literature_section
-from lossbench.report.literature import literature_section
 from lossbench.report.load import load_results
 from lossbench.report.sections import (
     dataset_section,
@@ -40,7 +39,6 @@ def build_report(root: Path) -> tuple[Path, Path]:
                   f"Rebuild with `lossbench report {results.root}`.")
     summaries = {d: summary_table(results, d) for d in results.dataset_names}
     verdict_section(doc, results, summaries)
-    literature_section(doc, results, summaries)  # CIFAR-10-LT suites only
     protocol_section(doc, results)
     literature_section(doc, results, summaries)  # CIFAR-10-LT suites only
     doc.heading("Results")
