@@ -12,6 +12,7 @@ TIMING_OUT ?= results/timing
 TIMING_DEVICE ?= auto
 TIMING_SHAPES ?= 256x18,1024x100,8192x1000
 TIMING_THREADS ?=
+TIMING_ARGS ?=
 
 .PHONY: setup test bench timing tune lint clean
 
@@ -30,9 +31,10 @@ bench: $(STAMP)
 	$(BIN)/lossbench run $(SUITE)
 
 # make timing [TIMING_DEVICE=auto|cpu|cuda] [TIMING_THREADS=N] [TIMING_SHAPES=256x18,...]
+#             [TIMING_ARGS="--rounds 40"]  (more options: lossbench timing --help)
 timing: $(STAMP)
 	$(BIN)/lossbench timing --out $(TIMING_OUT) --device $(TIMING_DEVICE) --shapes $(TIMING_SHAPES) \
-		$(if $(TIMING_THREADS),--threads $(TIMING_THREADS))
+		$(if $(TIMING_THREADS),--threads $(TIMING_THREADS)) $(TIMING_ARGS)
 	LOSSBENCH_TIMING_DEVICE=$(TIMING_DEVICE) LOSSBENCH_TIMING_SHAPES=$(TIMING_SHAPES) \
 	LOSSBENCH_TIMING_THREADS=$(TIMING_THREADS) $(BIN)/python -m pytest -q \
 		tests/benchmarks/bench_losses.py --benchmark-enable --benchmark-columns=min,median,iqr,rounds \

@@ -23,6 +23,7 @@ import contextlib
 import gc
 import itertools
 import os
+import platform
 import random
 import statistics
 import sys
@@ -119,6 +120,20 @@ def long_tail_counts(num_classes: int, n_max: int = 1000) -> list[int]:
     """An exponential profile, largest/smallest = 100: the class counts losses are built with."""
     return [max(1, round(n_max * IMBALANCE_RATIO ** (-c / (num_classes - 1))))
             for c in range(num_classes)]
+
+
+def hardware(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model and core count (``/proc/cpuinfo`` where there is one)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            model = next((line.split(":", 1)[1].strip() for line in info
+                          if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores"
 
 
 def make_batch(shape: tuple[int, int], device: torch.device, seed: int = 0):
@@ -350,6 +365,7 @@ def run_timing(shapes: Sequence[tuple[int, int]] = DEFAULT_SHAPES, device: str |
     names = parse_losses(losses)
     table = {"kind": "lossbench-timing", "environment": describe(device),
              "device_type": device.type, "threads": torch.get_num_threads(),
+             "hardware": hardware(device),
              "goals": {shape_label(s): g for s, g in GOALS.get(device.type, {}).items()},
              "method": {"rounds": rounds, "block_seconds": block_seconds, "seed": seed,
                         "step": "loss(logits, target) + torch.autograd.grad(loss, logits)",
