@@ -41,8 +41,8 @@ def loss_entry(fn: Callable) -> Callable:
 
 def like(vector: torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor | None:
     """A per-class vector on the logits' device and dtype (None stays None)."""
-    if vector is None:
-        return None
+    if vector is None or (vector.dtype == logits.dtype and vector.device == logits.device):
+        return vector
     return vector.to(device=logits.device, dtype=logits.dtype)
 
 
@@ -82,7 +82,7 @@ class LossModule(nn.Module):
         every call costs a few µs, a real share of a small batch's loss. The copy is rebuilt
         when the buffer is replaced (``.to``, a DRW switch) or changed in place (its version).
         """
-        vector = getattr(self, name)
+        vector = self._buffers.get(name)  # not getattr: nn.Module's __getattr__ is slow
         if vector is None:
             return None
         dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32  # as_loss_dtype

@@ -79,8 +79,9 @@ def poly_term(epsilon: float) -> SampleTerm:
     def term(ce: torch.Tensor, scale: Scale) -> tuple[torch.Tensor, torch.Tensor]:
         pt_minus_one = ce.neg().expm1_()
         total = weighted_sum(torch.add(ce, pt_minus_one, alpha=-epsilon), scale)
-        slope = pt_minus_one.mul_(epsilon).add_(1.0 + epsilon).mul_(scale)
-        return total, slope
+        if isinstance(scale, torch.Tensor):
+            return total, pt_minus_one.mul_(epsilon).add_(1.0 + epsilon).mul_(scale)
+        return total, pt_minus_one.mul_(epsilon * scale).add_((1.0 + epsilon) * scale)
 
     return term
 
