@@ -136,6 +136,14 @@ def hardware(device: torch.device) -> str:
     return f"{model}, {os.cpu_count()} cores"
 
 
+def _load_average() -> list[float] | None:
+    """The host's 1, 5 and 15-minute load averages: other work competing for the cores."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def make_batch(shape: tuple[int, int], device: torch.device, seed: int = 0):
     """Float32 logits uniform in [−1, 1] (a leaf that requires grad) and int64 targets.
 
@@ -366,6 +374,7 @@ def run_timing(shapes: Sequence[tuple[int, int]] = DEFAULT_SHAPES, device: str |
     table = {"kind": "lossbench-timing", "environment": describe(device),
              "device_type": device.type, "threads": torch.get_num_threads(),
              "hardware": hardware(device),
+             "load_average": _load_average(),
              "goals": {shape_label(s): g for s, g in GOALS.get(device.type, {}).items()},
              "method": {"rounds": rounds, "block_seconds": block_seconds, "seed": seed,
                         "step": "loss(logits, target) + torch.autograd.grad(loss, logits)",

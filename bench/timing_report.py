@@ -49,13 +49,18 @@ def _header(table: dict) -> str:
             f"torch {versions.get('torch', '?')}, Python {versions.get('python', '?')}, "
             f"lossbench {versions.get('lossbench', '?')} (commit {env.get('git_commit', '?')[:12]})"
             f". Step: {method['step']}, {method['dtype']}, each loss's default parameters; "
-            f"median of {method['rounds']} interleaved rounds. ×CE: time over native "
+            f"median of {method['rounds']} interleaved rounds{_load(table)}. ×CE: time over native "
             f"`F.cross_entropy` forward+backward at the same shape, the median over rounds of "
             f"the ratio within a round (goal {goals}); ×CE best: fastest over fastest; ×copy: "
             f"over one copy of the logits (a floor: one pass). ops: ATen operator calls per "
             f"step (each costs µs at small shapes); N×C allocs: allocations the size of the "
             f"logits (each a pass over fresh memory at large shapes). Plain: the obvious "
             f"autograd formulation.")
+
+
+def _load(table: dict) -> str:
+    load = table.get("load_average")
+    return f" (host load average {load[0]:g} at the start)" if load else ""
 
 
 def summary_markdown(table: dict) -> str:
