@@ -84,6 +84,31 @@ class ResNet32(nn.Module):
         return self.head(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 
+class NormedLinear(nn.Module):
+    """Cosine logits: z_c = <x/|x|, w_c/|w_c|> in [-1, 1] (LDAM's reference ``NormedLinear``)."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(in_features, out_features).uniform_(-1, 1))
+        self.weight.data.renorm_(2, 1, 1e-5).mul_(1e5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=1) @ F.normalize(self.weight, dim=0)
+
+
+def with_cosine_head(model: nn.Module) -> nn.Module:
+    """``model`` with its last ``nn.Linear`` replaced by a :class:`NormedLinear` of the same shape."""
+    parent, name, last = None, None, None
+    for module_name, module in model.named_modules():
+        for child_name, child in module.named_children():
+            if isinstance(child, nn.Linear):
+                parent, name, last = module, child_name, child
+    if last is None:
+        raise UserError("the model has no linear layer to replace with a cosine head")
+    setattr(parent, name, NormedLinear(last.in_features, last.out_features))
+    return model
+
+
 def resnet18(num_classes: int) -> nn.Module:
     """torchvision's ResNet-18 with random initialisation (weights=None: nothing downloaded)."""
     from torchvision.models import resnet18 as tv_resnet18

@@ -11,14 +11,14 @@ from torch import nn
 
 def make_optimizer(model: nn.Module, config: OptimConfig, lr: float,
                    weight_decay: float) -> torch.optim.Optimizer:
-    """SGD with Nesterov momentum, or AdamW; weight decay on weights, not on biases or norms."""
+    """SGD with (Nesterov) momentum, or AdamW; weight decay on weights, not on biases or norms."""
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
     groups = [{"params": decay, "weight_decay": weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=config.momentum,
-                               nesterov=config.momentum > 0, foreach=True)
+                               nesterov=config.nesterov and config.momentum > 0, foreach=True)
     if config.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=lr, foreach=True)
     raise ValueError(f"unknown optimizer {config.optimizer!r}; allowed: sgd, adamw")

@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from lossbench import loss_space
+from lossbench.augment import flip_crop, random_flip
 from lossbench.config import Budget, ModelConfig, OptimConfig
 from lossbench.data import DevData
 from lossbench.device import seed_everything
 from lossbench.metrics import macro_f1_fast
-from lossbench.models import build_model
+from lossbench.models import build_model, with_cosine_head
 from lossbench.optim import make_optimizer, make_schedule
 from torch import nn
 
@@ -62,22 +62,13 @@ class FitResult:
 
 
 def augment(x: torch.Tensor, mode: str) -> torch.Tensor:
-    """Random horizontal flips, and for ``flip_crop`` a random crop of the 4-pixel-padded image."""
+    """Random horizontal flips, and for ``flip_crop`` a random crop of the image padded by an eighth
+    of its side (4 pixels at 32×32, the CIFAR recipe); batched on ``x``'s device."""
     if mode == "none" or x.ndim != 4:
         return x
-    n, _, h, w = x.shape
-    flip = torch.rand(n, device=x.device) < 0.5
-    x = torch.where(flip[:, None, None, None], x.flip(3), x)
     if mode == "flip_crop":
-        padded = F.pad(x, (4, 4, 4, 4))
-        dy = torch.randint(0, 9, (n,), device=x.device)
-        dx = torch.randint(0, 9, (n,), device=x.device)
-        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
-        cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
-        batch = torch.arange(n, device=x.device)[:, None, None, None]
-        channel = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
-        x = padded[batch, channel, rows, cols]
-    return x
+        return flip_crop(x, pad=max(1, x.shape[-1] // 8))
+    return random_flip(x)
 
 
 def _prepare_inputs(data: DevData, x: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -114,9 +105,14 @@ def train(data: DevData, recipe: Recipe, seed: int, device: torch.device,
     started = time.perf_counter()
     seed_everything(seed)
     model = build_model(recipe.model, data.input_shape, data.num_classes, recipe.model_config)
+    if recipe.loss in recipe.model_config.cosine_head:
+        model = with_cosine_head(model)
     model = model.to(device)
     if device.type == "cuda" and len(data.input_shape) == 3:
         model = model.to(memory_format=torch.channels_last)
+    # compiled forward on CUDA; ``model`` keeps the weights (state_dict names without a prefix)
+    forward = torch.compile(model) if recipe.model_config.compile and device.type == "cuda" \
+        else model
     loss_fn = loss_space.build(recipe.loss, data.num_classes, data.train_counts,
                                recipe.loss_params).to(device)
     epochs, budget = recipe.budget.epochs, recipe.budget
@@ -137,7 +133,7 @@ def train(data: DevData, recipe: Recipe, seed: int, device: torch.device,
             inputs = _prepare_inputs(data, augment(data.train.x[index], recipe.model_config.augment),
                                      device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                logits = model(inputs)
+                logits = forward(inputs)
             loss = loss_fn(logits.float(), data.train.y[index])
             total += loss.detach()
             checking = (step + 1) % check_every == 0 or step + 1 == len(batches)
@@ -151,7 +147,7 @@ def train(data: DevData, recipe: Recipe, seed: int, device: torch.device,
             schedule.step()
         if result.diverged:
             break
-        logits = predict_logits(model, data, data.val.x, device, budget.eval_batch_size)
+        logits = predict_logits(forward, data, data.val.x, device, budget.eval_batch_size)
         score = macro_f1_fast(data.val.y, logits.argmax(1), data.num_classes)
         result.history.append({"epoch": epoch, "train_loss": float(total) / len(batches),
                                "val_macro_f1": score})
