@@ -9,10 +9,19 @@ import json
 
 import pandas as pd
 import pytest
+import torch
 from lossbench import evaluate, runner, tune
 from lossbench.cli import main
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    """The runs below use one torch thread (steady on a shared machine); restore it after."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 SUITE = """
 name = "tiny"
@@ -91,7 +100,7 @@ def test_tiny_suite_end_to_end(tmp_path, watched, count_training, capsys):
     suite_file, out = tmp_path / "tiny.toml", tmp_path / "results"
     suite_file.write_text(SUITE)
     assert main(["run", str(suite_file), "--out", str(out), "--device", "cpu",
-                 "--no-progress"]) == 0
+                 "--threads", "1", "--no-progress"]) == 0
     fits = 2 * 3 * (3 + 2)
     assert len(count_training) <= fits  # pruned trials still count, as the sampler saw them
 
@@ -127,7 +136,7 @@ def test_tiny_suite_end_to_end(tmp_path, watched, count_training, capsys):
     before = (out / "runs.jsonl").read_text()
     count_training.clear()
     assert main(["run", str(suite_file), "--out", str(out), "--device", "cpu",
-                 "--no-progress"]) == 0
+                 "--threads", "1", "--no-progress"]) == 0
     assert count_training == [] and (out / "runs.jsonl").read_text() == before
 
     # The report rebuilds from the stored results alone.

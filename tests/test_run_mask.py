@@ -4,11 +4,20 @@ import json
 
 import pandas as pd
 import pytest
+import torch
 from datasets_fixtures import make_mask_dataset
 from lossbench.cli import main
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")]
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    """The runs below use one torch thread (steady on a shared machine); restore it after."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 DATASETS = ("mask-natural", "mask-60plus-half", "mask-60plus-quarter", "mask-60plus-eighth")
 OLD = (8, 11, 14, 17)  # the 60-and-over classes
@@ -30,7 +39,8 @@ def test_mask_suite_on_a_generated_fixture(tmp_path):
     out = tmp_path / "results"
     assert main(["run", "mask", "--root", str(root), "--device", "cpu", "--trials", "2",
                  "--epochs", "1", "--seeds", "2", "--losses", "ce,ldam", "--cache-dir",
-                 str(tmp_path / "cache"), "--out", str(out), "--no-progress"]) == 0
+                 str(tmp_path / "cache"), "--out", str(out), "--threads", "1",
+                 "--no-progress"]) == 0
     runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
     assert {r["dataset"] for r in runs} == set(DATASETS) and len(runs) == 4 * 2 * 2
     protocol = {name: json.loads((out / "datasets" / f"{name}.json").read_text())
