@@ -59,7 +59,7 @@ def test_markdown_lists_every_loss_shape_and_environment(table):
     text = timing_markdown(table)
     for name in available_losses():
         assert f"| {name} |" in text
-    assert "256x18" in text and "16x5" in text and "threads" in text
+    assert "256x18" in text and "16x5" in text and " thread" in text
     assert f"torch {table['environment']['versions']['torch']}" in text
 
 
