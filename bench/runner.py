@@ -141,6 +141,8 @@ def final_all(plans: list[StudyPlan], chosen: dict[str, dict], data: DevData, pr
             record = final_run(plan, params, seed, data, prepared, device, run_fingerprint)
             store.save_run(record)
             progress.advance()
+        progress.note(f"{plan.dataset.name} | {plan.loss.name}: {plan.budget.seeds} final runs "
+                      "stored")
     return keys
 
 

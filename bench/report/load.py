@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 from lossbench.errors import UserError
-from lossbench.store import safe_name
+from lossbench.store import ResultStore, per_class_frame, safe_name
 
 SUMMARY_METRICS = ("macro_f1", "balanced_accuracy", "accuracy", "worst_class_f1", "many_f1",
                    "medium_f1", "few_f1", "ece")
@@ -70,19 +70,20 @@ def _read_json(path: Path) -> dict:
 def load_results(root: Path) -> Results:
     """Read ``root`` (a folder written by ``lossbench run``)."""
     root = Path(root)
-    runs_file = root / "runs.jsonl"
     if not root.is_dir():
         raise UserError(f"results folder {str(root)!r} does not exist or is not a folder")
-    if not runs_file.is_file():
-        raise UserError(f"{str(root)!r} holds no runs.jsonl: not a folder written by "
-                        "'lossbench run' (or the run has not finished a dataset yet)")
-    runs = [json.loads(line) for line in runs_file.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+    runs_file, per_class_file = root / "runs.jsonl", root / "per_class.csv"
+    if runs_file.is_file():
+        runs = [json.loads(line) for line in runs_file.read_text(encoding="utf-8").splitlines()
+                if line.strip()]
+        per_class = pd.read_csv(per_class_file, dtype={"class_name": str}) \
+            if per_class_file.is_file() else per_class_frame(runs)
+    else:  # an interrupted run: the per-run files are there, the aggregates not yet
+        runs = list(ResultStore(root).runs())
+        per_class = per_class_frame(runs)
     if not runs:
-        raise UserError(f"{str(runs_file)!r} lists no runs; nothing to report")
-    per_class_file = root / "per_class.csv"
-    per_class = pd.read_csv(per_class_file, dtype={"class_name": str}) if per_class_file.is_file() \
-        else pd.DataFrame()
+        raise UserError(f"{str(root)!r} holds no finished runs: not a folder written by "
+                        "'lossbench run', or no final run has finished yet")
     suite = _read_json(root / "suite.json")
     suite_losses = suite.get("losses", [])
     datasets = {p.stem: _read_json(p) for p in sorted((root / "datasets").glob("*.json"))}

@@ -64,6 +64,14 @@ def dataset_verdict(results: Results, dataset: str, summary: pd.DataFrame) -> st
     else:
         text = (f"**No loss beats cross-entropy.** Cross-entropy has the highest mean test "
                 f"macro-F1 ({ce_text}); the closest, {best.loss}, differs by {delta}.")
+    also = others[(others.delta_low > 0) & (others.loss != best.loss)]
+    if sure and len(also):
+        text += (" Also better than cross-entropy beyond the noise: "
+                 + ", ".join(f"{r.loss} ({r.delta_vs_ce:+.3f})" for r in also.itertuples()) + ".")
+    worse = others[others.delta_high < 0]
+    if len(worse):
+        text += (" Worse than cross-entropy beyond the noise: "
+                 + ", ".join(f"{r.loss} ({r.delta_vs_ce:+.3f})" for r in worse.itertuples()) + ".")
     movement = class_movement(results, dataset, best.loss)
     if movement:
         text += f" {best.loss} against cross-entropy, per class: {movement}"
