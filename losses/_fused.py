@@ -198,28 +198,33 @@ def f1_gradients(true_pos, prob_sum, class_size, epsilon: float, clamp: bool, we
     With P = TP/(S+ε), R = TP/(n+ε), D = P+R+ε and F = 2PR/D:
     ∂F/∂P = 2R(R+ε)/D², ∂F/∂R = 2P(P+ε)/D²; ∂P/∂TP = 1/(S+ε), ∂P/∂S = −P/(S+ε),
     ∂R/∂TP = 1/(n+ε). ∂L/∂F_c = −w_c/Σw (−1/C unweighted), 0 where the clamp holds F.
+    Written in few, mostly in-place operations: on (C,) vectors each costs µs of dispatch.
     """
-    prob_denominator = prob_sum + epsilon
-    size_denominator = class_size + epsilon
+    prob_denominator = prob_sum + epsilon  # TP + FP + ε
+    size_denominator = class_size + epsilon  # TP + FN + ε
     precision = true_pos / prob_denominator
     recall = true_pos / size_denominator
-    denominator = precision + recall + epsilon
-    f1 = 2 * precision * recall / denominator
+    denominator = torch.add(precision, recall).add_(epsilon)
+    half_f1 = torch.mul(precision, recall).div_(denominator)  # F/2
+    # slope = 2·∂L/∂F, so that ∂L/∂F·∂F/∂P = slope·R(R+ε)/D²
     if weight is None:
-        loss_slope = -2.0 / f1.shape[0]
+        slope = -2.0 / half_f1.shape[0]
     else:
-        loss_slope = weight * (-2.0 / weight.sum())
+        slope = weight * (-2.0 / weight.sum())
     if clamp:
-        inside = (f1 >= epsilon) & (f1 <= 1 - epsilon)
-        loss = 1 - (f1.clip(epsilon, 1 - epsilon) * (loss_slope / -2.0)).sum()
-        loss_slope = inside.to(f1.dtype) * loss_slope
+        f1 = half_f1 * 2
+        loss = 1 - (f1.clip(epsilon, 1 - epsilon) * (slope / -2.0)).sum()
+        slope = ((f1 >= epsilon) & (f1 <= 1 - epsilon)).to(f1.dtype) * slope
+    elif weight is None:
+        loss = torch.rsub(half_f1.sum(), 1.0, alpha=-slope)  # 1 − (2/C)·Σ F/2
     else:
-        loss = 1 + (f1 * loss_slope).sum() / 2.0
-    common = loss_slope / (denominator * denominator)  # −2·w/(Σw·D²)
-    slope_p = recall * (recall + epsilon) * common     # ∂L/∂P
-    slope_r = precision * (precision + epsilon) * common
-    grad_true_pos = slope_p / prob_denominator + slope_r / size_denominator
-    grad_prob_sum = -slope_p * precision / prob_denominator
+        loss = torch.dot(half_f1, slope).add_(1.0)
+    common = denominator.pow_(-2).mul_(slope)
+    slope_precision = torch.add(recall, epsilon).mul_(recall).mul_(common)  # ∂L/∂P
+    slope_recall = torch.add(precision, epsilon).mul_(precision).mul_(common)  # ∂L/∂R
+    per_true_pos = slope_precision.div_(prob_denominator)  # ∂L/∂P · ∂P/∂TP
+    grad_true_pos = torch.addcdiv(per_true_pos, slope_recall, size_denominator)
+    grad_prob_sum = per_true_pos.mul_(precision).neg_()  # ∂L/∂P · ∂P/∂S
     return loss, grad_true_pos, grad_prob_sum
 
 
