@@ -14,7 +14,7 @@ TIMING_SHAPES ?= 256x18,1024x100,8192x1000
 TIMING_THREADS ?=
 TIMING_ARGS ?=
 
-.PHONY: setup test bench timing tune lint clean
+.PHONY: setup test bench timing tune lint clean gpu-check
 
 setup: $(STAMP)
 
@@ -42,6 +42,15 @@ timing: $(STAMP)
 
 tune: $(STAMP)
 	$(BIN)/lossbench tune --dataset $(DATASET) --loss $(LOSS) --trials $(TRIALS)
+
+# make gpu-check [CIFAR10=path/to/cifar10-jpg.tar.gz] [GPU_CHECK_OUT=results/gpu-check]
+#                [GPU_CHECK_ARGS=--dry-run]   about ten minutes on one GPU (python -m lossbench.gpu_check --help)
+CIFAR10 ?= $(LOSSBENCH_CIFAR10_JPG)
+GPU_CHECK_OUT ?= results/gpu-check
+GPU_CHECK_ARGS ?=
+gpu-check: $(STAMP)
+	$(BIN)/python -m lossbench.gpu_check --out $(GPU_CHECK_OUT) $(if $(CIFAR10),--root $(CIFAR10)) \
+		$(GPU_CHECK_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check bench losses datasets tests
