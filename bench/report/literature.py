@@ -86,6 +86,20 @@ def throughput(results: Results, dataset: str) -> tuple[float, float, int]:
     return (images / seconds if seconds else math.nan), seconds, runs
 
 
+def recipe_details(results: Results) -> str:
+    """How this suite's optimiser and model differ from the reference code's."""
+    model, optim = results.suite.get("model", {}), results.suite.get("optim", {})
+    momentum = ("plain momentum, as the reference" if optim.get("nesterov") is False
+                else "Nesterov momentum (the reference: plain momentum)")
+    head = ("LDAM trains with a cosine-normalised last layer, as in the reference"
+            if "ldam" in model.get("cosine_head", []) else
+            "LDAM trains with a plain linear last layer (the reference: a cosine-normalised one)")
+    return (f"Recipe details: SGD with {momentum}, without weight decay on biases and batch-norm "
+            f"weights (the reference decays every parameter); {head}; focal and class-balanced "
+            "focal are softmax-based (the CB paper's focal is sigmoid-based); on a GPU the "
+            "forward pass runs in bf16 (losses in float32).")
+
+
 def literature_section(doc: Document, results: Results, summaries: dict[str, pd.DataFrame]) -> None:
     """The comparison with the published CIFAR-10-LT numbers; nothing for other datasets."""
     names = [n for n in cifar10_lt_datasets(results) if not summaries[n].empty]
@@ -125,10 +139,7 @@ def literature_section(doc: Document, results: Results, summaries: dict[str, pd.
         ("Training counts: validation (a fixed number of images per class) is carved from the "
         "training images the profile leaves unused, so at full size the largest class keeps "
         "5,000 − that number (the papers train on 5,000 down to 50 and validate on nothing)."),
-        ("Recipe details: lossbench's SGD uses Nesterov momentum and no weight decay on biases and "
-        "batch-norm weights; LDAM's reference model uses a cosine-normalised last layer, "
-        "lossbench's ResNet-32 a plain linear one for every loss; lossbench's focal and "
-        "class-balanced focal are softmax-based (the CB paper's focal is sigmoid-based)."),
+        recipe_details(results),
         ("Budget: see each dataset above; a reduced budget (fewer epochs, a smaller model, fewer "
         "images) gives higher errors than the papers' 200-epoch ResNet-32."),
     ])
