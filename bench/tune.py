@@ -108,6 +108,13 @@ def make_objective(plan: StudyPlan, data: DevData,
                                                       log=True)}
         for name, spec in space.items():
             params[name] = loss_space.suggest(trial, name, spec)
+        # A point already trained (fixed lr and weight decay and nothing else to tune, or a
+        # repeated categorical draw) trains with the same seed to the same score: reuse it.
+        complete = (optuna.trial.TrialState.COMPLETE,)
+        for done in trial.study.get_trials(deepcopy=False, states=complete):
+            if done.params == trial.params:
+                trial.set_user_attr("repeat_of", done.number)
+                return float(done.value)
 
         def report(epoch: int, score: float) -> None:
             trial.report(score, epoch)

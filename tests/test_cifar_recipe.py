@@ -130,3 +130,38 @@ def test_cosine_head_gives_logits_in_minus_one_one():
     assert logits.shape == (4, 10) and logits.abs().max() <= 1 + 1e-5
     small = with_cosine_head(build_model("small_cnn", (3, 16, 16), 10, ModelConfig(width=4)))
     assert isinstance(small[-1], NormedLinear)
+
+
+def test_trials_at_an_already_trained_point_reuse_its_score(tmp_path, monkeypatch):
+    # The recipe fixes lr and weight decay, so cross-entropy's trials are all one point.
+    from lossbench import tune
+    from lossbench.data import dev_view
+    from lossbench.runner import load_prepared, plans_for
+    from lossbench.suite import parse_suite
+
+    suite = parse_suite("""
+losses = ["ce"]
+[budget]
+trials = 3
+epochs = 1
+startup_trials = 1
+[optim]
+lr = [0.1, 0.1]
+weight_decay = [1e-4, 1e-4]
+[[datasets]]
+source = "digits"
+profile = "exp"
+imbalance_ratio = 10
+""", "fixed")
+    entry = suite.datasets[0]
+    data = dev_view(load_prepared(entry, 0, None))
+    plan = plans_for(suite, entry, data)[0]
+    calls = []
+    original = tune.train
+    monkeypatch.setattr(tune, "train", lambda *a, **k: (calls.append(1), original(*a, **k))[1])
+    study = tune.open_study(plan, f"sqlite:///{tmp_path / 'studies.db'}")
+    assert tune.run_trials(study, plan, data, torch.device("cpu"), 3) == 3
+    assert len(calls) == 1
+    values = [t.value for t in tune.finished_trials(study)]
+    assert values == [values[0]] * 3
+    assert [t.user_attrs.get("repeat_of") for t in study.trials] == [None, 0, 0]
