@@ -378,7 +378,8 @@ def run_timing(shapes: Sequence[tuple[int, int]] = DEFAULT_SHAPES, device: str |
              "goals": {shape_label(s): g for s, g in GOALS.get(device.type, {}).items()},
              "method": {"rounds": rounds, "block_seconds": block_seconds, "seed": seed,
                         "step": "loss(logits, target) + torch.autograd.grad(loss, logits)",
-                        "dtype": "float32", "class_counts": f"exp profile, ratio "
+                        "dtype": "float32", "logits": "uniform in [-1, 1]",
+                        "class_counts": f"exp profile, ratio "
                         f"{IMBALANCE_RATIO:g}", "params": "each loss's defaults"},
              "shapes": []}
     for shape in shapes:
@@ -388,6 +389,7 @@ def run_timing(shapes: Sequence[tuple[int, int]] = DEFAULT_SHAPES, device: str |
                                           block_seconds=block_seconds, plain=plain,
                                           memory=memory, seed=seed))
     return table
+
 
 __all__ = [
     "DEFAULT_SHAPES",

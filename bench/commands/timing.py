@@ -34,7 +34,8 @@ def register(subparsers) -> None:
                         help="length of one timed block in milliseconds (default 5)")
     parser.add_argument("--no-plain", action="store_true",
                         help="skip the plain autograd formulations")
-    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory column")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the profiler's columns (peak memory, ATen calls, allocations)")
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     parser.set_defaults(func=run)
 
