@@ -5,7 +5,8 @@ import json
 import pytest
 from lossbench import gpu_check
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow,
+              pytest.mark.filterwarnings("ignore:The image decoding:DeprecationWarning")]
 
 
 def test_dry_run_writes_every_stage(tmp_path, monkeypatch):
