@@ -12,6 +12,8 @@ import importlib
 import os
 import sys
 
+from lossbench.tune_storage import hide_secrets
+
 COMMANDS = ("run", "tune", "report", "timing", "losses", "datasets")
 
 
@@ -37,11 +39,16 @@ def main(argv: list[str] | None = None) -> int:
         status = args.func(args)
     except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, KeyError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"lossbench: error: {message}", file=sys.stderr)
+        print(f"lossbench: error: {hide_secrets(str(message))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head` and closed early: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as error:  # a file the user named cannot be read: a symlink loop, permissions
+        where = f": {error.filename}" if error.filename else ""
+        print(f"lossbench: error: {hide_secrets(str(error.strerror or error))}{where}",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("lossbench: interrupted; finished work is kept and a rerun resumes", file=sys.stderr)
         return 130

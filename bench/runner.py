@@ -9,16 +9,20 @@ the report are written.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import optuna
 import torch
 from lossbench import environment
 from lossbench.data import DatasetEntry, DevData, dev_view
 from lossbench.device import resolve_device, set_threads
+from lossbench.errors import UserError
 from lossbench.evaluate import final_run, final_seeds
 from lossbench.models import model_name_for
 from lossbench.progress import Progress
@@ -41,6 +45,8 @@ from lossbench.tune import (
     run_trials,
     trials_frame,
 )
+from lossbench.tune_storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, open_storage
+from lossbench.tune_workers import STORAGE_ENV, spawn, wait_all
 
 
 @dataclass
@@ -55,6 +61,21 @@ class RunOptions:
     cache_dir: Path | None = None
     report: bool = True
     notes: list[str] = field(default_factory=list)
+    workers: int = 1
+    """Worker processes on this machine: this one and ``workers - 1`` tuning-only helpers."""
+    worker_argv: list[str] = field(default_factory=list)
+    """The helpers' command line (``run … --tune-only``), made by the command that parsed it."""
+    tune_only: bool = False
+    """Tune every study to its target and stop: no final runs, tables or report (a helper, or a
+    worker on another machine; one ``lossbench run`` without it finishes the suite)."""
+    heartbeat_interval: int = HEARTBEAT_INTERVAL
+    grace_period: int = GRACE_PERIOD
+
+
+def check_workers(workers: int) -> None:
+    """``--workers``: a whole number from 1 to 256."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
+        raise UserError(f"--workers must be a whole number from 1 to 256, got {workers!r}")
 
 
 def default_storage(root: Path) -> str:
@@ -79,29 +100,34 @@ def plans_for(suite: Suite, entry: DatasetEntry, data: DevData) -> list[StudyPla
             for loss in suite.losses]
 
 
-def tune_all(plans: list[StudyPlan], data: DevData, device: torch.device, storage: str,
-             store: ResultStore, progress: Progress) -> dict[str, dict]:
+def tune_all(plans: list[StudyPlan], data: DevData, device: torch.device,
+             storage: str | optuna.storages.BaseStorage, store: ResultStore, progress: Progress,
+             storage_url: str | None = None) -> dict[str, dict]:
     """Tune every plan to the budget's trials; returns the chosen trial of each loss."""
     chosen = {}
+    storage_url = storage_url or (storage if isinstance(storage, str) else "")
     for plan in plans:
         study = open_study(plan, storage)
         target = plan.budget.trials
-        progress.advance(min(target, len(finished_trials(study))))
+        shown = [min(target, len(finished_trials(study)))]
+        progress.advance(shown[0])
 
-        def show(current, plan=plan, target=target):
-            done = len(finished_trials(current))
+        def show(current, plan=plan, target=target, shown=shown):
+            done = min(len(finished_trials(current)), target)
+            progress.advance(done - shown[0])  # other workers' trials count too
+            shown[0] = done
             best = max((t.value for t in finished_trials(current)
                         if t.state.name == "COMPLETE"), default=None)
             progress.show(plan.dataset.name, plan.loss.name,
                           f"trial {min(done + 1, target)}/{target}", best)
 
         show(study)
-        run_trials(study, plan, data, device, target,
-                   after_trial=lambda s: (progress.advance(), show(s)))
+        run_trials(study, plan, data, device, target, after_trial=show)
+        show(study)
         folder = Path("trials") / safe_name(plan.dataset.name)
         atomic_write_csv(store.path(str(folder / f"{safe_name(plan.loss.name)}.csv")),
                          trials_frame(study))
-        record = {"study": study.study_name, "storage": redact(storage), "trials": target,
+        record = {"study": study.study_name, "storage": redact(storage_url), "trials": target,
                   "fingerprint": plan.fingerprint}
         try:
             params, value, number = best_params(study, target)
@@ -158,16 +184,65 @@ def write_protocol(store: ResultStore, entry: DatasetEntry, prepared: Any, data:
 
 
 def run_suite(suite: Suite, options: RunOptions) -> Path:
-    """Run ``suite`` end to end and return its results folder."""
+    """Run ``suite`` end to end and return its results folder.
+
+    Nothing is written before the storage opens and the first data set loads, so bad input
+    (a storage URL, a data root) leaves a results folder as it was.
+    """
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     device = resolve_device(options.device)
     suite = suite.for_device(device.type)
     cpu_threads = suite.cpu_threads if device.type == "cpu" else None
     set_threads(options.threads if options.threads is not None else cpu_threads)
+    check_workers(options.workers)
     store = ResultStore(options.out or Path("results") / suite.name)
-    storage = options.storage or default_storage(store.root)
+    storage_url = options.storage or os.environ.get(STORAGE_ENV) or default_storage(store.root)
+    storage = open_storage(storage_url, options.heartbeat_interval, options.grace_period)
     quiet_optuna()
+    total = sum(len(suite.losses) * (suite.budget_for(d).trials
+                                     + (0 if options.tune_only else suite.budget_for(d).seeds))
+                for d in suite.datasets)
+    progress = Progress(total, enabled=options.progress)
+    keys: list[tuple] = []
+    helpers: list = []
+    try:
+        for index, entry in enumerate(suite.datasets):
+            progress.show(entry.name, "-", "preparing data")
+            prepared = load_prepared(entry, suite.budget_for(entry).data_seed, options.cache_dir)
+            data = dev_view(prepared).to(device)
+            if index == 0 and not options.tune_only:
+                _write_suite(store, suite, device)
+            if index == 0 and options.workers > 1:
+                helpers = spawn(options.worker_argv, options.workers - 1, storage_url)
+            plans = plans_for(suite, entry, data)
+            chosen = tune_all(plans, data, device, storage, store, progress, storage_url)
+            if options.tune_only:
+                continue
+            keys += final_all(plans, chosen, data, prepared, device, store, progress)
+            write_protocol(store, entry, prepared, data, plans[0])
+    except BaseException:
+        for helper in helpers:  # this worker failed: do not leave its helpers behind
+            helper.terminate()
+        raise
+    finally:
+        problems = wait_all(helpers)
+        progress.close()
+    for problem in problems:
+        print(f"lossbench: {problem}", file=sys.stderr)
+    if options.tune_only:
+        return store.root
+    store.write_aggregates(set(keys))
+    _write_environment(store, device, storage_url, started_at, time.perf_counter() - started)
+    if options.report:
+        from lossbench.report import build_report
+
+        build_report(store.root)
+    return store.root
+
+
+def _write_suite(store: ResultStore, suite: Suite, device: torch.device) -> None:
+    """The suite as run: its TOML and a summary (read by the report)."""
     store.path().mkdir(parents=True, exist_ok=True)
     atomic_write_text(store.path("suite.toml"), suite.source_text)
     store.write_json("suite.json", {"name": suite.name, "description": suite.description,
@@ -176,28 +251,6 @@ def run_suite(suite: Suite, options: RunOptions) -> Path:
                                     "losses": [loss.name for loss in suite.losses],
                                     "budget": asdict(suite.budget), "model": asdict(suite.model),
                                     "optim": asdict(suite.optim)})
-    total = sum(len(suite.losses) * (suite.budget_for(d).trials + suite.budget_for(d).seeds)
-                for d in suite.datasets)
-    progress = Progress(total, enabled=options.progress)
-    keys: list[tuple] = []
-    try:
-        for entry in suite.datasets:
-            progress.show(entry.name, "-", "preparing data")
-            prepared = load_prepared(entry, suite.budget_for(entry).data_seed, options.cache_dir)
-            data = dev_view(prepared).to(device)
-            plans = plans_for(suite, entry, data)
-            chosen = tune_all(plans, data, device, storage, store, progress)
-            keys += final_all(plans, chosen, data, prepared, device, store, progress)
-            write_protocol(store, entry, prepared, data, plans[0])
-    finally:
-        progress.close()
-    store.write_aggregates(set(keys))
-    _write_environment(store, device, storage, started_at, time.perf_counter() - started)
-    if options.report:
-        from lossbench.report import build_report
-
-        build_report(store.root)
-    return store.root
 
 
 def _write_environment(store: ResultStore, device: torch.device, storage: str, started_at: str,

@@ -165,5 +165,16 @@ def per_class_frame(records: list[dict]) -> pd.DataFrame:
 
 
 def redact(url: str) -> str:
-    """A storage URL with its password replaced by ``***`` (safe to print and store)."""
-    return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)
+    """A storage URL with its password replaced by ``***`` (safe to print, log and store).
+
+    The user-info ends at the last ``@`` before the host, so a raw ``@`` or ``/`` inside the
+    password is masked too; a ``password=`` query parameter (libpq's) is masked as well.
+    """
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        at = rest.rfind("@")
+        if at >= 0 and ":" in rest[:at]:
+            user = rest[:at].split(":", 1)[0]
+            rest = f"{user}:***@{rest[at + 1:]}"
+        url = f"{scheme}{sep}{rest}"
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)

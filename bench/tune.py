@@ -12,19 +12,25 @@ and resumed study draws the same parameters as an uninterrupted one.
 
 from __future__ import annotations
 
+import logging
+import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import optuna
 import pandas as pd
 import torch
-from lossbench import loss_space
+from lossbench import loss_space, tune_workers
 from lossbench.config import Budget, ModelConfig, OptimConfig
 from lossbench.data import DatasetEntry, DevData
 from lossbench.errors import UserError
 from lossbench.store import fingerprint
 from lossbench.suite import LossEntry
 from lossbench.train import Recipe, train
+from lossbench.tune_storage import RetryDeadWorkerTrial, open_storage
+from optuna.storages.journal import JournalStorage
+from optuna.trial import TrialState
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
@@ -70,9 +76,15 @@ class StudyPlan:
                       budget=self.budget, model_config=self.model_config, optim=self.optim)
 
 
-def open_study(plan: StudyPlan, storage: str, study_name: str | None = None) -> optuna.Study:
-    """Create the study or join the existing one; refuse one that was made with other settings."""
+def open_study(plan: StudyPlan, storage: str | optuna.storages.BaseStorage,
+               study_name: str | None = None) -> optuna.Study:
+    """Create the study or join the existing one; refuse one that was made with other settings.
+
+    ``storage`` is an opened storage (``lossbench.tune_storage.open_storage``) or its URL.
+    """
     name = study_name or plan.default_study_name
+    if isinstance(storage, str):
+        storage = open_storage(storage)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=plan.budget.startup_trials,
                                          n_warmup_steps=plan.budget.prune_warmup_epochs)
     study = optuna.create_study(storage=storage, study_name=name, direction="maximize",
@@ -133,18 +145,85 @@ def make_objective(plan: StudyPlan, data: DevData,
     return objective
 
 
+class SurplusTrial(Exception):
+    """A trial that started when the study's target was already met by earlier trials."""
+
+
+def _finished_or_ahead(study: optuna.Study, number: int) -> int:
+    """Finished trials, plus running ones numbered below ``number`` (they may finish first)."""
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.state in FINISHED or (t.state == TrialState.RUNNING and t.number < number))
+
+
+class _QuietSurplus(logging.Filter):
+    """Optuna logs every failed trial with its traceback; a surplus trial is no failure."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], SurplusTrial))
+
+
+logging.getLogger("optuna.study._optimize").addFilter(_QuietSurplus())
+
+
 def run_trials(study: optuna.Study, plan: StudyPlan, data: DevData, device: torch.device,
-               target: int, after_trial: Callable[[optuna.Study], None] | None = None) -> int:
-    """Run trials until the study holds ``target`` finished ones; returns how many ran."""
+               target: int, after_trial: Callable[[optuna.Study], None] | None = None,
+               poll_seconds: float = 1.0) -> int:
+    """Run trials until the study holds ``target`` finished ones; returns how many ran here.
+
+    Any number of workers, in this process or others, may run this on one study. Before each
+    trial a worker counts finished and running trials: at the target it stops; when running
+    trials would reach it, it waits (one of them may die and need a replacement). Two workers
+    that pass the count together are told apart by trial number: a trial whose lower-numbered
+    running and finished trials already reach the target is a surplus, marked FAIL before it
+    trains (user attribute ``surplus``), so the study ends with exactly ``target`` finished trials.
+    A trial whose worker died is failed and queued again: by the heartbeat of a database storage,
+    and from this machine's process table at start (and between trials on a journal file).
+    """
     objective = make_objective(plan, data, device)
+    worker = tune_workers.identity()
+    retry = RetryDeadWorkerTrial()
+    has_heartbeat = not isinstance(study._storage, JournalStorage)
+    tune_workers.fail_dead_local_trials(study, retry)  # a resumed run frees its own dead trials
+    outcome: dict[str, bool] = {}
+
+    def guarded(trial: optuna.Trial) -> float:
+        trial.set_user_attr(tune_workers.WORKER_ATTR, worker)
+        if _finished_or_ahead(study, trial.number) >= target:
+            outcome["surplus"] = True
+            trial.set_user_attr("surplus", f"the study already had {target} trials finished or "
+                                           "under way when this one started; not run")
+            raise SurplusTrial()
+        try:
+            return objective(trial)
+        except optuna.TrialPruned:
+            raise
+        except BaseException as error:  # Optuna marks it FAIL; the trials table says why
+            message = (str(error).splitlines() or [""])[0]
+            trial.set_user_attr("failed_reason", f"{type(error).__name__}: {message}".rstrip(": "))
+            raise
+
     ran = 0
-    while (finished := len(finished_trials(study))) < target:
-        study.sampler = _sampler(plan, finished)
-        study.optimize(objective, n_trials=1, catch=())
-        ran += 1
-        if after_trial is not None:
-            after_trial(study)
-    return ran
+    while True:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # no-op without a heartbeat
+        if not has_heartbeat:
+            tune_workers.fail_dead_local_trials(study, retry)
+        trials = study.get_trials(deepcopy=False)
+        finished = sum(t.state in FINISHED for t in trials)
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        if finished >= target:
+            return ran
+        if finished + running >= target:
+            time.sleep(poll_seconds)  # others' trials may fill the target, or die
+            continue
+        study.sampler = _sampler(plan, finished + running)
+        outcome.clear()
+        study.optimize(guarded, n_trials=1, catch=(SurplusTrial,))
+        if not outcome.get("surplus"):
+            ran += 1
+            if after_trial is not None:
+                after_trial(study)
 
 
 def best_params(study: optuna.Study, budget_trials: int | None = None) -> tuple[dict, float, int]:
@@ -164,15 +243,28 @@ def best_params(study: optuna.Study, budget_trials: int | None = None) -> tuple[
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial: number, state, value, parameters, epochs run, seconds, pruned reason."""
+    """One row per trial: number, state, value, parameters, epochs run, seconds, why it was
+    pruned or failed, and the trial it retries (that of a dead worker), if any."""
     rows = []
     for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
         seconds = (trial.duration.total_seconds() if trial.duration is not None else None)
         rows.append({"number": trial.number, "state": trial.state.name, "value": trial.value,
                      **{f"param_{k}": v for k, v in trial.params.items()},
                      "epochs_run": len(trial.intermediate_values), "seconds": seconds,
-                     "pruned_reason": trial.user_attrs.get("pruned_reason", "")})
+                     "pruned_reason": trial.user_attrs.get("pruned_reason", ""),
+                     "failed_reason": _failed_reason(trial),
+                     "retry_of": trial.system_attrs.get("failed_trial")})
     return pd.DataFrame(rows)
+
+
+def _failed_reason(trial: optuna.trial.FrozenTrial) -> str:
+    if trial.state != TrialState.FAIL:
+        return ""
+    for reason in (trial.user_attrs.get("surplus"), trial.user_attrs.get("failed_reason"),
+                   trial.system_attrs.get("fail_reason")):
+        if reason:
+            return str(reason).splitlines()[0]
+    return "no heartbeat within the grace period (its worker died or lost the database)"
 
 
 def quiet_optuna() -> None:

@@ -7,6 +7,7 @@ the one ``lossbench run`` of that suite uses, so tuning ahead is not wasted.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,7 @@ from lossbench.errors import UserError
 from lossbench.loss_space import resolve_losses
 from lossbench.models import model_name_for
 from lossbench.progress import Progress
-from lossbench.report.slices import slice_grid
-from lossbench.runner import default_storage, load_prepared
+from lossbench.runner import check_workers, default_storage, load_prepared
 from lossbench.store import atomic_write_csv, redact, safe_name
 from lossbench.suite import LossEntry, Suite, load_suite
 from lossbench.tune import (
@@ -30,6 +30,8 @@ from lossbench.tune import (
     run_trials,
     trials_frame,
 )
+from lossbench.tune_storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, open_storage
+from lossbench.tune_workers import STORAGE_ENV, spawn, wait_all
 
 
 @dataclass
@@ -51,6 +53,12 @@ class TuneRequest:
     threads: int | None = None
     cache_dir: Path | None = None
     progress: bool = True
+    workers: int = 1
+    """Worker processes on this machine (this one and ``workers - 1`` started beside it)."""
+    heartbeat_interval: int = HEARTBEAT_INTERVAL
+    grace_period: int = GRACE_PERIOD
+    worker: bool = False
+    """Started by another ``lossbench tune --workers``: run trials only, write and print nothing."""
 
 
 def resolve_dataset(suite: Suite, request: TuneRequest) -> DatasetEntry:
@@ -104,8 +112,11 @@ def tune_single(request: TuneRequest) -> dict:
     loss_name = resolve_losses([request.loss])[0]
     loss = next((entry for entry in suite.losses if entry.name == loss_name),
                 LossEntry(name=loss_name, fixed={}))
+    check_workers(request.workers)
+    check_study_name(request.study)
     root = request.out or Path("results") / suite.name
-    storage = request.storage or default_storage(root)
+    storage_url = request.storage or os.environ.get(STORAGE_ENV) or default_storage(root)
+    storage = open_storage(storage_url, request.heartbeat_interval, request.grace_period)
     quiet_optuna()
     prepared = load_prepared(entry, budget.data_seed, request.cache_dir)
     data = dev_view(prepared).to(device)
@@ -114,27 +125,67 @@ def tune_single(request: TuneRequest) -> dict:
                      model=model_name_for(data.kind, suite.model, entry.model),
                      budget=budget, model_config=suite.model, optim=suite.optim)
     study = open_study(plan, storage, request.study)
+    if request.worker:
+        ran = run_trials(study, plan, data, device, target)
+        return {"study": study.study_name, "ran": ran, "finished": len(finished_trials(study))}
     before = len(finished_trials(study))
+    helpers = spawn(worker_argv(request, study.study_name, target), request.workers - 1,
+                    storage_url) if request.workers > 1 and before < target else []
     progress = Progress(max(target, before), done=min(before, target), enabled=request.progress)
     progress.show(entry.name, loss_name, f"{before} of {target} trials finished")
+    shown = [min(before, target)]
+
+    def after_trial(current) -> None:
+        done = min(len(finished_trials(current)), target)
+        progress.advance(done - shown[0])
+        shown[0] = done
+        progress.show(entry.name, loss_name, f"{done} of {target} trials", _best(current))
+
     try:
-        ran = run_trials(study, plan, data, device, target, after_trial=lambda s: (
-            progress.advance(), progress.show(entry.name, loss_name,
-                                              f"{len(finished_trials(s))} of {target} trials",
-                                              _best(s))))
+        ran = run_trials(study, plan, data, device, target, after_trial=after_trial)
+    except BaseException:
+        for helper in helpers:  # this worker failed: do not leave its helpers behind
+            helper.terminate()
+        raise
     finally:
+        problems = wait_all(helpers)
         progress.close()
     frame = trials_frame(study)
     stem = f"{safe_name(entry.name)}/{safe_name(loss_name)}"
     atomic_write_csv(root / "trials" / f"{stem}.csv", frame)
     params, value, number = best_params(study)
+    from lossbench.report.slices import slice_grid  # seaborn: only where a plot is drawn
+
     plot = slice_grid({loss_name: frame}, {loss_name: number},
                       f"{entry.name}, {loss_name}: validation macro-F1 against each parameter",
                       root / "figures" / f"slice_{safe_name(entry.name)}_{safe_name(loss_name)}.png")
-    return {"study": study.study_name, "storage": redact(storage), "ran": ran,
+    return {"study": study.study_name, "storage": redact(storage_url), "ran": ran,
             "finished": len(finished_trials(study)), "pruned": int((frame.state == "PRUNED").sum()),
+            "failed": int((frame.state == "FAIL").sum()), "workers": request.workers,
+            "worker_problems": problems,
             "best_params": params, "best_value": value, "best_trial": number,
             "trials_csv": root / "trials" / f"{stem}.csv", "slice_plot": plot}
+
+
+def check_study_name(name: str | None) -> None:
+    if name is not None and not (0 < len(name) <= 256 and name.isprintable()):
+        raise UserError(f"--study must be 1 to 256 printable characters, got {name[:40]!r}"
+                        + ("…" if len(name) > 40 else ""))
+
+
+def worker_argv(request: TuneRequest, study: str, target: int) -> list[str]:
+    """The command line of one helper worker: the same study and settings, trials only."""
+    argv = ["tune", "--dataset", request.dataset, "--loss", request.loss, "--suite",
+            str(request.suite), "--study", study, "--trials", str(target), "--device",
+            request.device, "--heartbeat-interval", str(request.heartbeat_interval),
+            "--grace-period", str(request.grace_period), "--worker", "--no-progress"]
+    for flag, value in (("--profile", request.profile), ("--imbalance-ratio", request.imbalance_ratio),
+                        ("--root", request.root), ("--epochs", request.epochs),
+                        ("--out", request.out), ("--threads", request.threads),
+                        ("--cache-dir", request.cache_dir)):
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv
 
 
 def _best(study) -> float | None:

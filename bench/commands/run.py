@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from lossbench.device import DEVICE_CHOICES
+from lossbench.tune_storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
 
 
 def register(subparsers) -> None:
@@ -24,7 +25,21 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default="auto",
                         help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N (default: auto)")
     parser.add_argument("--storage", default=None,
-                        help="Optuna storage URL (default: sqlite file <results>/studies.db)")
+                        help="Optuna storage: sqlite:///PATH, postgresql://USER@HOST/DB (many "
+                             "machines) or journal:PATH (several processes, one machine); "
+                             "default: $LOSSBENCH_STORAGE, else sqlite <results>/studies.db")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes on this machine: this one and N-1 that only "
+                             "tune, all on the same studies (default 1)")
+    parser.add_argument("--tune-only", action="store_true",
+                        help="only bring every study to its trials (a worker on another "
+                             "machine); one run without it does the final runs and the report")
+    parser.add_argument("--heartbeat-interval", type=int, default=HEARTBEAT_INTERVAL,
+                        help="seconds between heartbeats of a running trial (database storages; "
+                             f"default {HEARTBEAT_INTERVAL})")
+    parser.add_argument("--grace-period", type=int, default=GRACE_PERIOD,
+                        help="seconds without a heartbeat before a trial counts as dead, is "
+                             f"failed and retried (default {GRACE_PERIOD})")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="decoded-image cache (default: $LOSSBENCH_CACHE or ~/.cache/lossbench)")
@@ -48,8 +63,29 @@ def _run(args: argparse.Namespace) -> int:
         losses=losses, trials=args.trials, epochs=args.epochs, seeds=args.seeds)
     options = RunOptions(out=args.out, device=args.device, storage=args.storage,
                          threads=args.threads, progress=not args.no_progress,
-                         cache_dir=args.cache_dir, report=not args.no_report)
+                         cache_dir=args.cache_dir, report=not args.no_report,
+                         workers=args.workers, worker_argv=_helper_argv(args),
+                         tune_only=args.tune_only, heartbeat_interval=args.heartbeat_interval,
+                         grace_period=args.grace_period)
     root = run_suite(suite, options)
+    if args.tune_only:
+        print(f"tuning done: every study of suite {suite.name!r} holds its trials")
+        return 0
     print(f"results: {root}/" + ("" if args.no_report else f"\nreport: {root}/report.md "
                                  f"and {root}/report.html"))
     return 0
+
+
+def _helper_argv(args: argparse.Namespace) -> list[str]:
+    """The command line of a ``--workers`` helper: the same suite and settings, tuning only (the
+    storage URL goes by environment, so a password never shows in the process list)."""
+    argv = ["run", args.suite, "--tune-only", "--no-progress", "--no-report",
+            "--device", args.device, "--heartbeat-interval", str(args.heartbeat_interval),
+            "--grace-period", str(args.grace_period)]
+    for flag, value in (("--root", args.root), ("--out", args.out), ("--threads", args.threads),
+                        ("--cache-dir", args.cache_dir), ("--losses", args.losses),
+                        ("--trials", args.trials), ("--epochs", args.epochs),
+                        ("--seeds", args.seeds)):
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from lossbench.device import DEVICE_CHOICES
+from lossbench.tune_storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
 
 
 def register(subparsers) -> None:
@@ -31,9 +32,20 @@ def register(subparsers) -> None:
                         help="suite whose budget, model and optimiser to use (default: default)")
     parser.add_argument("--epochs", type=int, default=None, help="override the suite's epochs")
     parser.add_argument("--storage", default=None,
-                        help="Optuna storage URL (default: sqlite file <results>/studies.db)")
+                        help="Optuna storage: sqlite:///PATH, postgresql://USER@HOST/DB (many "
+                             "machines) or journal:PATH (several processes, one machine); "
+                             "default: $LOSSBENCH_STORAGE, else sqlite <results>/studies.db")
     parser.add_argument("--study", default=None, help="study name (default: derived from suite, "
                                                       "dataset, loss and settings)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes on this machine, all on the one study (default 1)")
+    parser.add_argument("--heartbeat-interval", type=int, default=HEARTBEAT_INTERVAL,
+                        help="seconds between heartbeats of a running trial (database storages; "
+                             f"default {HEARTBEAT_INTERVAL})")
+    parser.add_argument("--grace-period", type=int, default=GRACE_PERIOD,
+                        help="seconds without a heartbeat before a trial counts as dead, is "
+                             f"failed and retried (default {GRACE_PERIOD})")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None,
                         help="results folder (default: results/<suite name>)")
     parser.add_argument("--device", default="auto",
@@ -53,17 +65,25 @@ def _run(args: argparse.Namespace) -> int:
         profile=args.profile, imbalance_ratio=args.imbalance_ratio, root=args.root,
         epochs=args.epochs, storage=args.storage, study=args.study, out=args.out,
         device=args.device, threads=args.threads, cache_dir=args.cache_dir,
-        progress=not args.no_progress)
+        progress=not args.no_progress, workers=args.workers,
+        heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period,
+        worker=args.worker)
     try:
         result = tune_single(request)
     except NoCompleteTrial as error:  # a result, not bad input: exit 1
         print(f"lossbench: tuning failed: {error}", file=sys.stderr)
         return 1
+    if args.worker:
+        return 0
+    failed = f", {result['failed']} failed" if result["failed"] else ""
+    here = f" by this process of {result['workers']} workers" if result["workers"] > 1 else ""
     print(f"study {result['study']!r} ({result['storage']}): {result['finished']} finished "
-          f"trials ({result['pruned']} pruned), {result['ran']} run now")
+          f"trials ({result['pruned']} pruned{failed}), {result['ran']} run now{here}")
     print(f"best validation macro-F1 {result['best_value']:.4f} (trial {result['best_trial']}):")
     for name, value in result["best_params"].items():
         print(f"  {name} = {value:.6g}" if isinstance(value, float) else f"  {name} = {value}")
     print(f"slice plot: {result['slice_plot']}")
     print(f"trials: {result['trials_csv']}")
-    return 0
+    for problem in result["worker_problems"]:
+        print(f"lossbench: {problem}", file=sys.stderr)
+    return 1 if result["worker_problems"] else 0

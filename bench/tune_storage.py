@@ -1,0 +1,204 @@
+"""Study storages: SQLite or PostgreSQL (any SQLAlchemy URL) with heartbeats, or a journal file.
+
+``open_storage(url)`` turns what ``--storage`` says into an Optuna storage:
+
+- ``sqlite:///results/x/studies.db`` (the default, one machine), ``postgresql://user@host/db`` (many
+  machines; the driver is ``psycopg2``, ``pip install 'lossbench[postgres]'``) or any other URL
+  SQLAlchemy knows: an ``RDBStorage`` whose running trials record a heartbeat every
+  ``heartbeat_interval`` seconds. A trial whose heartbeat is older than ``grace_period`` (its
+  worker died, lost power or its network) is marked FAIL by the next worker that looks, and
+  ``RetryFailedTrialCallback`` queues a copy with the same parameters for any worker to run.
+- ``journal:PATH``: Optuna's journal file (``JournalStorage`` with a ``JournalFileBackend`` and an
+  open-file lock), for several processes on one machine without a database server. It has no
+  heartbeat; a worker's dead process is found from the process table instead
+  (``lossbench.tune_workers``).
+
+A URL may hold a password. It is never printed, logged or stored: every message and every file
+shows ``redact(url)`` (``postgresql://user:***@host/db``), and ``hide_secrets`` scrubs the
+passwords of every storage opened in this process from any text (the command line passes its
+error messages through it). Better still, leave the password out of the URL: libpq reads
+``PGPASSWORD`` and ``~/.pgpass``, and ``LOSSBENCH_STORAGE`` keeps the URL off the command line.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import random
+import re
+import time
+import urllib.parse
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lossbench.errors import UserError
+from lossbench.store import redact
+
+if TYPE_CHECKING:  # imported where used: the command line starts without optuna
+    import optuna
+
+HEARTBEAT_INTERVAL = 30
+"""Seconds between two heartbeats of a running trial (RDB storages)."""
+GRACE_PERIOD = 120
+"""Seconds without a heartbeat after which a running trial counts as dead."""
+MAX_RETRY = 2
+"""How many times a trial whose worker died is queued again with the same parameters."""
+JOURNAL_PREFIX = "journal:"
+STORAGE_FORMS = ("sqlite:///PATH", "postgresql://USER@HOST[:PORT]/DB", "journal:PATH")
+
+_secrets: set[str] = set()
+"""Passwords of the storage URLs seen in this process, scrubbed from messages."""
+
+
+def _remember_secrets(url: str) -> None:
+    """Note the password(s) in ``url`` (raw and URL-decoded) so that ``hide_secrets`` masks them."""
+    _, sep, rest = url.partition("://")
+    found = []
+    if sep:
+        at = rest.rfind("@")
+        if at >= 0 and ":" in rest[:at]:
+            found.append(rest[:at].split(":", 1)[1])
+    found += re.findall(r"[?&]password=([^&]*)", url, flags=re.IGNORECASE)
+    for secret in found:
+        for form in (secret, urllib.parse.unquote(secret)):
+            if form:
+                _secrets.add(form)
+
+
+def hide_secrets(text: str) -> str:
+    """``text`` with every password of a storage URL seen in this process replaced by ``***``."""
+    for secret in sorted(_secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def check_heartbeat(heartbeat_interval: int, grace_period: int) -> None:
+    """Both positive whole seconds, and the grace period longer than the interval (otherwise a
+    live trial between two heartbeats would look dead)."""
+    for name, value in (("--heartbeat-interval", heartbeat_interval),
+                        ("--grace-period", grace_period)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 86_400:
+            raise UserError(f"{name} must be a whole number of seconds from 1 to 86400, "
+                            f"got {value!r}")
+    if grace_period <= heartbeat_interval:
+        raise UserError(f"--grace-period ({grace_period} s) must be longer than "
+                        f"--heartbeat-interval ({heartbeat_interval} s)")
+
+
+def is_journal(url: str) -> bool:
+    return url.startswith(JOURNAL_PREFIX)
+
+
+def open_storage(url: str, heartbeat_interval: int = HEARTBEAT_INTERVAL,
+                 grace_period: int = GRACE_PERIOD) -> optuna.storages.BaseStorage:
+    """The Optuna storage ``url`` names; a bad or unreachable one is a UserError (redacted)."""
+    if not isinstance(url, str) or not url.strip():
+        raise UserError(f"--storage must be a storage URL ({', '.join(STORAGE_FORMS)}), "
+                        f"got {url!r}")
+    _remember_secrets(url)
+    check_heartbeat(heartbeat_interval, grace_period)
+    if is_journal(url):
+        return _open_journal(url)
+    if "://" not in url:
+        raise UserError(f"--storage {redact(url)!r} is not a storage URL; use one of "
+                        f"{', '.join(STORAGE_FORMS)}")
+    return _open_rdb(_with_driver(url), redact(url), heartbeat_interval, grace_period)
+
+
+def _with_driver(url: str) -> str:
+    """``postgresql://`` with the driver that is installed: SQLAlchemy 2.1 defaults to psycopg 3,
+    2.0 to psycopg2, and lossbench's ``[postgres]`` extra brings psycopg2."""
+    scheme, sep, rest = url.partition("://")
+    if scheme not in ("postgresql", "postgres"):
+        return url
+    import importlib.util
+
+    for module, driver in (("psycopg2", "psycopg2"), ("psycopg", "psycopg")):
+        if importlib.util.find_spec(module) is not None:
+            return f"postgresql+{driver}{sep}{rest}"
+    return url
+
+
+def _open_journal(url: str) -> optuna.storages.BaseStorage:
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
+
+    path = Path(url[len(JOURNAL_PREFIX):]).expanduser()
+    if not str(path) or path.is_dir() or url.endswith("/"):
+        raise UserError(f"journal storage {url!r} must name a file, not a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
+        return JournalStorage(backend)
+    except (OSError, ValueError, UnicodeDecodeError) as error:  # JSON errors are ValueErrors
+        raise UserError(f"cannot open journal storage {url!r}: it is not an Optuna journal "
+                        f"file or cannot be read ({_first_line(error)})") from None
+
+
+RUN_ATTRS = ("worker", "failed_reason", "pruned_reason", "surplus", "train_seconds")
+"""User attributes that describe one run of a trial, not its parameters: a retry starts without."""
+
+
+class RetryDeadWorkerTrial:
+    """Optuna's ``RetryFailedTrialCallback`` (``RetryHeartbeatStaleTrialCallback`` since 4.9):
+    queue a trial whose worker died again, with the same parameters, at most ``MAX_RETRY``
+    times; the copy leaves out the dead run's own attributes (its worker, its reasons)."""
+
+    def __init__(self) -> None:
+        import optuna
+
+        retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) \
+            or optuna.storages.RetryFailedTrialCallback
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self._retry = retry(max_retry=MAX_RETRY)
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        import optuna
+
+        trial = copy.deepcopy(trial)
+        trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in RUN_ATTRS}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self._retry(study, trial)
+
+
+def _open_rdb(url: str, shown: str, heartbeat_interval: int,
+              grace_period: int) -> optuna.storages.BaseStorage:
+    """An ``RDBStorage`` for ``url`` (with its driver); messages name it as ``shown``."""
+    import optuna
+    import sqlalchemy.exc
+
+    kwargs = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
+    parameters = inspect.signature(optuna.storages.RDBStorage).parameters
+    key = ("heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in parameters
+           else "failed_trial_callback")
+    kwargs[key] = RetryDeadWorkerTrial()
+    engine_kwargs = {"pool_pre_ping": True} if not url.startswith("sqlite") else \
+        {"connect_args": {"timeout": 60}}  # several local workers wait for SQLite's lock
+    # Several workers starting at once on a fresh database race to create Optuna's tables
+    # (a unique-constraint error for the losers); the tables exist by the next attempt.
+    for attempt in range(6):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                warnings.simplefilter("ignore", FutureWarning)
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as error:
+            if attempt == 5:
+                raise UserError(f"cannot open storage {shown}: "
+                                f"{hide_secrets(_first_line(error))}") from None
+            time.sleep(0.2 + random.random())
+        except ModuleNotFoundError as error:
+            raise UserError(f"storage {shown} needs the database driver {error.name!r}; "
+                            f"for PostgreSQL: pip install 'lossbench[postgres]' "
+                            f"(psycopg2-binary)") from None
+        except Exception as error:  # noqa: BLE001  bad URL, refused connection, bad password …
+            raise UserError(f"cannot open storage {shown}: "
+                            f"{hide_secrets(_first_line(error))}") from None
+    raise AssertionError("unreachable")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]

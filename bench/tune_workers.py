@@ -1,0 +1,125 @@
+"""Workers: who runs a trial, whether that process still lives, and ``--workers N`` on one machine.
+
+Every trial records its worker in the user attribute ``worker`` (host, process id and the
+process's start time). A trial left RUNNING by a process of *this* machine that no longer lives
+(killed with SIGKILL, out of memory, power cut and reboot) is marked FAIL and queued again with
+the same parameters at once, without waiting for a heartbeat: when a worker starts (a resumed
+single process first of all), and between trials on a journal file, which has no heartbeat.
+Trials of other machines are left to the heartbeat of the database storage.
+
+``spawn`` starts extra worker processes of the same command; each joins the same study.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import socket
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+WORKER_ATTR = "worker"
+STORAGE_ENV = "LOSSBENCH_STORAGE"
+"""Environment variable holding the storage URL: how the parent hands it to its workers (a
+password never shows in ``ps``), and a default for ``--storage`` that keeps it out of shell
+history."""
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+@lru_cache(maxsize=1)
+def machine() -> str:
+    """This machine, as precisely as the system tells: host name, boot id and PID namespace
+    (two containers with one host name are two machines here; after a reboot, so is this one)."""
+    parts = [socket.gethostname(), _read("/proc/sys/kernel/random/boot_id") or ""]
+    try:
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    except OSError:
+        parts.append("")
+    return "/".join(parts)
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux); None where unknown."""
+    stat = _read(f"/proc/{pid}/stat")
+    if stat is None:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22 of proc(5), counted after the name
+
+
+def identity() -> dict:
+    """This process as a worker: machine, pid and start time (a reused pid is another process)."""
+    pid = os.getpid()
+    return {"machine": machine(), "host": socket.gethostname(), "pid": pid,
+            "started": _start_time(pid)}
+
+
+def is_dead_here(worker: object) -> bool:
+    """True when ``worker`` ran on this machine and its process is gone (or is another process
+    now, by its start time). Workers of other machines are never declared dead here."""
+    if not isinstance(worker, dict) or worker.get("machine") != machine():
+        return False
+    pid = worker.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    started = worker.get("started")
+    return started is not None and _start_time(pid) not in (None, started)
+
+
+def fail_dead_local_trials(study: optuna.Study, retry) -> list[int]:
+    """Mark FAIL every RUNNING trial whose worker process on this machine is gone, and queue it
+    again (``retry``, Optuna's retry callback) with the same parameters; returns their numbers."""
+    failed = []
+    storage = study._storage  # private, as in optuna.storages.fail_stale_trials
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not is_dead_here(trial.user_attrs.get(WORKER_ATTR)):
+            continue
+        worker = trial.user_attrs[WORKER_ATTR]
+        try:  # the reason first: a finished trial takes no attribute
+            storage.set_trial_user_attr(trial._trial_id, "failed_reason",
+                                        f"worker process {worker.get('pid')} on "
+                                        f"{worker.get('host')} died (found from the process table)")
+            if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker failed it first
+        failed.append(trial.number)
+        if retry is not None:
+            retry(study, copy.deepcopy(storage.get_trial(trial._trial_id)))
+    return failed
+
+
+def spawn(argv: list[str], count: int, storage_url: str) -> list[subprocess.Popen]:
+    """Start ``count`` processes of ``lossbench argv``; the storage URL goes by environment."""
+    env = {**os.environ, STORAGE_ENV: storage_url}
+    command = [sys.executable, "-m", "lossbench.cli", *argv]
+    return [subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL) for _ in range(count)]
+
+
+def wait_all(processes: list[subprocess.Popen]) -> list[str]:
+    """Wait for every process; a line for each that did not exit 0."""
+    problems = []
+    for process in processes:
+        status = process.wait()
+        if status != 0:
+            how = f"was killed by signal {-status}" if status < 0 else f"exited with {status}"
+            problems.append(f"worker process {process.pid} {how}")
+    return problems
