@@ -42,9 +42,16 @@ def _check_ids(ids: list[str], people: list[Person], option: str) -> set[str]:
     return set(ids)
 
 
+def _stamp(path: Path) -> tuple[str, int, int]:
+    """Path, size and time of a photo; stat first, so a symlink loop is an OSError (one message
+    from the command line) rather than ``resolve``'s RuntimeError."""
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+
+
 def decode_cached(paths: list[Path], size: int, cache_dir: Path) -> tuple[Any, bool]:
     """(N, 3, size, size) uint8 photos, from the cache when the files are unchanged; (x, was_cached)."""
-    stats = [(str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns) for path in paths]
+    stats = [_stamp(path) for path in paths]
     key = cache_key("mask", files=stats, size=size)
     entry = load_cached(cache_dir, key)
     if entry is not None and entry.get("count") == len(paths):
