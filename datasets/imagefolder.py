@@ -56,7 +56,8 @@ def read_archive(path: Path, read_bytes: bool = True) -> tuple[Files, dict[str, 
                 folders[place[0]].add(place[1])
                 files[place] = archive.extractfile(member).read() if read_bytes else b""
     except (tarfile.TarError, EOFError, OSError) as error:
-        raise UserError(f"cannot read archive {path}: {error}") from error
+        reason = " ".join(str(error).split())  # tarfile lists one line per method it tried
+        raise UserError(f"cannot read archive {path}: {reason}") from error
     return files, folders, skipped
 
 
