@@ -187,6 +187,7 @@ def run_trials(study: optuna.Study, plan: StudyPlan, data: DevData, device: torc
     outcome: dict[str, bool] = {}
 
     def guarded(trial: optuna.Trial) -> float:
+        outcome["trial_id"] = trial._trial_id
         trial.set_user_attr(tune_workers.WORKER_ATTR, worker)
         if _finished_or_ahead(study, trial.number) >= target:
             outcome["surplus"] = True
@@ -197,7 +198,11 @@ def run_trials(study: optuna.Study, plan: StudyPlan, data: DevData, device: torc
             return objective(trial)
         except optuna.TrialPruned:
             raise
+        except optuna.exceptions.UpdateFinishedTrialError:
+            outcome["taken"] = True  # declared dead by another worker while it trained
+            raise
         except BaseException as error:  # Optuna marks it FAIL; the trials table says why
+            outcome["failed"] = True
             message = (str(error).splitlines() or [""])[0]
             trial.set_user_attr("failed_reason", f"{type(error).__name__}: {message}".rstrip(": "))
             raise
@@ -219,11 +224,26 @@ def run_trials(study: optuna.Study, plan: StudyPlan, data: DevData, device: torc
             continue
         study.sampler = _sampler(plan, finished + running)
         outcome.clear()
-        study.optimize(guarded, n_trials=1, catch=(SurplusTrial,))
+        try:
+            study.optimize(guarded, n_trials=1, catch=(SurplusTrial,))
+        except Exception:
+            # This worker was alive, but another one saw no heartbeat within the grace period
+            # (a stalled network or database), failed its trial and queued it again: Optuna
+            # refuses the late result; it is dropped and this worker goes on with the study.
+            if not (outcome.get("taken") or _failed_by_others(study, outcome)):
+                raise
+            continue
         if not outcome.get("surplus"):
             ran += 1
             if after_trial is not None:
                 after_trial(study)
+
+
+def _failed_by_others(study: optuna.Study, outcome: dict) -> bool:
+    """True when this worker's trial ended FAIL although its objective did not fail."""
+    if "trial_id" not in outcome or outcome.get("failed") or outcome.get("surplus"):
+        return False
+    return study._storage.get_trial(outcome["trial_id"]).state == TrialState.FAIL
 
 
 def best_params(study: optuna.Study, budget_trials: int | None = None) -> tuple[dict, float, int]:

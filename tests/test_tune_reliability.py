@@ -188,3 +188,39 @@ def test_a_password_is_scrubbed_from_any_message_once_its_storage_was_named():
     assert "pa%40ss-9f1" not in message and "pa@ss-9f1" not in message
     assert message.startswith("cannot open storage postgresql://bench:***@127.0.0.1:1/optuna")
     assert hide_secrets("a driver said pa@ss-9f1 and pa%40ss-9f1") == "a driver said *** and ***"
+
+
+@pytest.mark.parametrize("when", ["mid-training", "after training"])
+def test_a_live_worker_whose_trial_was_declared_dead_goes_on(tmp_path, plan_and_data,
+                                                             monkeypatch, when):
+    """A stalled worker's trial is failed by the others (no heartbeat in time); when the worker
+    comes back, Optuna refuses its late result: it drops it and carries on with the study."""
+    plan, data = plan_and_data
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    study = tune.open_study(plan, open_storage(url))
+    others = open_storage(url)
+    original, calls = tune.train, []
+
+    def declare_dead():
+        (running,) = [t for t in others.get_all_trials(study._study_id)
+                      if t.state.name == "RUNNING"]
+        others.set_trial_state_values(running._trial_id, optuna.trial.TrialState.FAIL)
+
+    def train(data, recipe, seed, device, on_epoch=None):
+        calls.append(1)
+        if len(calls) != 2:
+            return original(data, recipe, seed, device, on_epoch=on_epoch)
+        if when == "after training":
+            result = original(data, recipe, seed, device, on_epoch=on_epoch)
+            declare_dead()
+            return result
+
+        def epoch_done(epoch, score):
+            declare_dead()
+            on_epoch(epoch, score)
+
+        return original(data, recipe, seed, device, on_epoch=epoch_done)
+
+    monkeypatch.setattr(tune, "train", train)
+    assert tune.run_trials(study, plan, data, torch.device("cpu"), target=2) == 2
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE", "FAIL", "COMPLETE"]
