@@ -10,23 +10,50 @@ from . import plain
 from ._base import LossModule
 from ._registry import LossInfo, SearchParam, available_losses, build_loss, loss_info
 from .class_balanced import ClassBalancedLoss, class_balanced_loss
-from .cross_entropy import (CrossEntropyLoss, WeightedCrossEntropyLoss, cross_entropy_loss,
-                            weighted_ce_loss)
+from .cross_entropy import (
+                            CrossEntropyLoss,
+                            WeightedCrossEntropyLoss,
+                            cross_entropy_loss,
+                            weighted_ce_loss,
+)
 from .focal import FocalLoss, focal_loss
 from .label_smoothing import LabelSmoothingLoss, label_smoothing_loss
 from .ldam import LDAMLoss, ldam_loss
 from .poly import PolyLoss, poly_loss
-from .prior_adjusted import (BalancedSoftmaxLoss, LogitAdjustedLoss, balanced_softmax_loss,
-                             logit_adjusted_loss)
+from .prior_adjusted import (
+                            BalancedSoftmaxLoss,
+                            LogitAdjustedLoss,
+                            balanced_softmax_loss,
+                            logit_adjusted_loss,
+)
 from .soft_f1 import SoftF1LossModule, soft_f1_loss
 
 __all__ = [
-    "LossInfo", "LossModule", "SearchParam", "available_losses", "build_loss", "loss_info",
-    "plain",
-    "cross_entropy_loss", "weighted_ce_loss", "focal_loss", "label_smoothing_loss",
-    "soft_f1_loss", "class_balanced_loss", "ldam_loss", "balanced_softmax_loss",
-    "logit_adjusted_loss", "poly_loss",
-    "CrossEntropyLoss", "WeightedCrossEntropyLoss", "FocalLoss", "LabelSmoothingLoss",
-    "SoftF1LossModule", "ClassBalancedLoss", "LDAMLoss", "BalancedSoftmaxLoss",
-    "LogitAdjustedLoss", "PolyLoss",
+                            "BalancedSoftmaxLoss",
+                            "ClassBalancedLoss",
+                            "CrossEntropyLoss",
+                            "FocalLoss",
+                            "LDAMLoss",
+                            "LabelSmoothingLoss",
+                            "LogitAdjustedLoss",
+                            "LossInfo",
+                            "LossModule",
+                            "PolyLoss",
+                            "SearchParam",
+                            "SoftF1LossModule",
+                            "WeightedCrossEntropyLoss",
+                            "available_losses",
+                            "balanced_softmax_loss",
+                            "build_loss",
+                            "class_balanced_loss",
+                            "cross_entropy_loss",
+                            "focal_loss",
+                            "label_smoothing_loss",
+                            "ldam_loss",
+                            "logit_adjusted_loss",
+                            "loss_info",
+                            "plain",
+                            "poly_loss",
+                            "soft_f1_loss",
+                            "weighted_ce_loss",
 ]

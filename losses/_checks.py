@@ -6,6 +6,7 @@ Every check raises ``ValueError`` naming the received value and what is allowed.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Sequence
 
 import torch
@@ -45,7 +46,8 @@ def full_precision(device: torch.device):
 def check_inputs(logits: torch.Tensor, target: torch.Tensor) -> None:
     """Check shapes and the target range of a ``(N, C)`` logits / ``(N,)`` target pair."""
     if not isinstance(logits, torch.Tensor) or not isinstance(target, torch.Tensor):
-        raise ValueError(
+        # ValueError, not TypeError: the loss contract gives every bad input one exception type
+        raise ValueError(  # noqa: TRY004
             f"logits and target must be torch tensors; got {type(logits).__name__} and "
             f"{type(target).__name__}"
         )
@@ -122,7 +124,7 @@ def check_range(name: str, value: float, low: float, high: float | None, *,
         raise ValueError(f"{name} must be a number; got {value!r}") from None
     too_low = number <= low if low_open else number < low
     too_high = high is not None and (number >= high if high_open else number > high)
-    if too_low or too_high or number != number:
+    if too_low or too_high or math.isnan(number):
         left = "(" if low_open else "["
         right = "" if high is None else (f"{high})" if high_open else f"{high}]")
         allowed = f"{left}{low}, {right or 'inf)'}"

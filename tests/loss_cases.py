@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 
 import torch
-
 from lossbench.losses import available_losses, build_loss, loss_info
 
 NUM_CLASSES = 6

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-
+from loss_cases import NUM_CLASSES, make_module, random_batch
 from lossbench.cli import main
 from lossbench.losses import available_losses, build_loss, focal_loss, loss_info
-from loss_cases import NUM_CLASSES, make_module, random_batch
 
 
 def test_unknown_loss_name_suggests_nearest():

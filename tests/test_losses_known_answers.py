@@ -7,11 +7,20 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-
-from lossbench.losses import (balanced_softmax_loss, build_loss, class_balanced_loss,
-                              cross_entropy_loss, focal_loss, label_smoothing_loss, ldam_loss,
-                              logit_adjusted_loss, poly_loss, soft_f1_loss, weighted_ce_loss)
 from loss_cases import CLASS_COUNTS, random_batch
+from lossbench.losses import (
+    balanced_softmax_loss,
+    build_loss,
+    class_balanced_loss,
+    cross_entropy_loss,
+    focal_loss,
+    label_smoothing_loss,
+    ldam_loss,
+    logit_adjusted_loss,
+    poly_loss,
+    soft_f1_loss,
+    weighted_ce_loss,
+)
 
 
 @pytest.fixture

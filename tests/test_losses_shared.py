@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import pytest
 import torch
-
+from loss_cases import (
+    CLASS_COUNTS,
+    NUM_CLASSES,
+    all_cases,
+    call_function,
+    call_plain,
+    case_id,
+    make_module,
+    random_batch,
+)
 from lossbench.losses import available_losses, loss_info
-from loss_cases import (CLASS_COUNTS, NUM_CLASSES, all_cases, call_function, call_plain, case_id,
-                        make_module, random_batch)
 
 CASES = all_cases()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from lossbench.losses import available_losses, build_loss, loss_info
 from lossbench.timing import DEFAULT_SHAPES, long_tail_counts, shape_label
 

@@ -7,12 +7,20 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-
 from lossbench.cli import main
 from lossbench.errors import UserError
 from lossbench.losses import available_losses
-from lossbench.timing import (GOALS, load_timing, parse_shape, parse_shapes, peak_memory,
-                              profile_step, run_timing, timing_markdown, write_timing)
+from lossbench.timing import (
+    GOALS,
+    load_timing,
+    parse_shape,
+    parse_shapes,
+    peak_memory,
+    profile_step,
+    run_timing,
+    timing_markdown,
+    write_timing,
+)
 
 TINY = {"rounds": 3, "block_seconds": 0.0002}
 

@@ -24,7 +24,6 @@ import time
 
 import pytest
 import torch
-
 from lossbench.losses import available_losses
 from lossbench.timing import build_cases, parse_shapes, resolve_devices, shape_label
 
