@@ -102,7 +102,7 @@ def plans_for(suite: Suite, entry: DatasetEntry, data: DevData) -> list[StudyPla
 
 def tune_all(plans: list[StudyPlan], data: DevData, device: torch.device,
              storage: str | optuna.storages.BaseStorage, store: ResultStore, progress: Progress,
-             storage_url: str | None = None) -> dict[str, dict]:
+             storage_url: str | None = None, grace_period: int = GRACE_PERIOD) -> dict[str, dict]:
     """Tune every plan to the budget's trials; returns the chosen trial of each loss."""
     chosen = {}
     storage_url = storage_url or (storage if isinstance(storage, str) else "")
@@ -122,7 +122,7 @@ def tune_all(plans: list[StudyPlan], data: DevData, device: torch.device,
                           f"trial {min(done + 1, target)}/{target}", best)
 
         show(study)
-        run_trials(study, plan, data, device, target, after_trial=show)
+        run_trials(study, plan, data, device, target, after_trial=show, grace_period=grace_period)
         show(study)
         folder = Path("trials") / safe_name(plan.dataset.name)
         atomic_write_csv(store.path(str(folder / f"{safe_name(plan.loss.name)}.csv")),
@@ -216,7 +216,8 @@ def run_suite(suite: Suite, options: RunOptions) -> Path:
             if index == 0 and options.workers > 1:
                 helpers = spawn(options.worker_argv, options.workers - 1, storage_url)
             plans = plans_for(suite, entry, data)
-            chosen = tune_all(plans, data, device, storage, store, progress, storage_url)
+            chosen = tune_all(plans, data, device, storage, store, progress, storage_url,
+                              options.grace_period)
             if options.tune_only:
                 continue
             keys += final_all(plans, chosen, data, prepared, device, store, progress)

@@ -28,7 +28,7 @@ from lossbench.errors import UserError
 from lossbench.store import fingerprint
 from lossbench.suite import LossEntry
 from lossbench.train import Recipe, train
-from lossbench.tune_storage import RetryDeadWorkerTrial, open_storage
+from lossbench.tune_storage import GRACE_PERIOD, RetryDeadWorkerTrial, open_storage
 from optuna.storages.journal import JournalStorage
 from optuna.trial import TrialState
 
@@ -167,7 +167,7 @@ logging.getLogger("optuna.study._optimize").addFilter(_QuietSurplus())
 
 def run_trials(study: optuna.Study, plan: StudyPlan, data: DevData, device: torch.device,
                target: int, after_trial: Callable[[optuna.Study], None] | None = None,
-               poll_seconds: float = 1.0) -> int:
+               poll_seconds: float = 1.0, grace_period: float = GRACE_PERIOD) -> int:
     """Run trials until the study holds ``target`` finished ones; returns how many ran here.
 
     Any number of workers, in this process or others, may run this on one study. Before each
@@ -177,13 +177,14 @@ def run_trials(study: optuna.Study, plan: StudyPlan, data: DevData, device: torc
     running and finished trials already reach the target is a surplus, marked FAIL before it
     trains (user attribute ``surplus``), so the study ends with exactly ``target`` finished trials.
     A trial whose worker died is failed and queued again: by the heartbeat of a database storage,
-    and from this machine's process table at start (and between trials on a journal file).
+    from this machine's process table at start (and between trials on a journal file), and when
+    no worker claimed it within ``grace_period`` seconds.
     """
     objective = make_objective(plan, data, device)
     worker = tune_workers.identity()
     retry = RetryDeadWorkerTrial()
     has_heartbeat = not isinstance(study._storage, JournalStorage)
-    tune_workers.fail_dead_local_trials(study, retry)  # a resumed run frees its own dead trials
+    tune_workers.fail_dead_trials(study, retry, grace_period)  # a resumed run frees its own
     outcome: dict[str, bool] = {}
 
     def guarded(trial: optuna.Trial) -> float:
@@ -212,8 +213,7 @@ def run_trials(study: optuna.Study, plan: StudyPlan, data: DevData, device: torc
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)  # no-op without a heartbeat
-        if not has_heartbeat:
-            tune_workers.fail_dead_local_trials(study, retry)
+        tune_workers.fail_dead_trials(study, retry, grace_period, local=not has_heartbeat)
         trials = study.get_trials(deepcopy=False)
         finished = sum(t.state in FINISHED for t in trials)
         running = sum(t.state == TrialState.RUNNING for t in trials)

@@ -126,7 +126,7 @@ def tune_single(request: TuneRequest) -> dict:
                      budget=budget, model_config=suite.model, optim=suite.optim)
     study = open_study(plan, storage, request.study)
     if request.worker:
-        ran = run_trials(study, plan, data, device, target)
+        ran = run_trials(study, plan, data, device, target, grace_period=request.grace_period)
         return {"study": study.study_name, "ran": ran, "finished": len(finished_trials(study))}
     before = len(finished_trials(study))
     helpers = spawn(worker_argv(request, study.study_name, target), request.workers - 1,
@@ -142,7 +142,8 @@ def tune_single(request: TuneRequest) -> dict:
         progress.show(entry.name, loss_name, f"{done} of {target} trials", _best(current))
 
     try:
-        ran = run_trials(study, plan, data, device, target, after_trial=after_trial)
+        ran = run_trials(study, plan, data, device, target, after_trial=after_trial,
+                         grace_period=request.grace_period)
     except BaseException:
         for helper in helpers:  # this worker failed: do not leave its helpers behind
             helper.terminate()

@@ -5,7 +5,9 @@ process's start time). A trial left RUNNING by a process of *this* machine that 
 (killed with SIGKILL, out of memory, power cut and reboot) is marked FAIL and queued again with
 the same parameters at once, without waiting for a heartbeat: when a worker starts (a resumed
 single process first of all), and between trials on a journal file, which has no heartbeat.
-Trials of other machines are left to the heartbeat of the database storage.
+Trials of other machines are left to the heartbeat of the database storage. A trial that no
+worker claimed within the grace period (its process died the instant after creating it) is
+failed the same way on any storage.
 
 ``spawn`` starts extra worker processes of the same command; each joins the same study.
 """
@@ -17,6 +19,7 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -84,19 +87,33 @@ def is_dead_here(worker: object) -> bool:
     return started is not None and _start_time(pid) not in (None, started)
 
 
-def fail_dead_local_trials(study: optuna.Study, retry) -> list[int]:
-    """Mark FAIL every RUNNING trial whose worker process on this machine is gone, and queue it
-    again (``retry``, Optuna's retry callback) with the same parameters; returns their numbers."""
+def fail_dead_trials(study: optuna.Study, retry, unclaimed_after: float,
+                     local: bool = True) -> list[int]:
+    """Mark FAIL every RUNNING trial whose worker is known dead, queue it again with the same
+    parameters (``retry``, Optuna's retry callback) and return their numbers.
+
+    Known dead: with ``local``, a worker process of this machine that is gone; always, a trial
+    that no worker claimed within ``unclaimed_after`` seconds of its start (its process died
+    between creating it and recording itself, a window of milliseconds that a heartbeat may
+    not cover either).
+    """
     failed = []
     storage = study._storage  # private, as in optuna.storages.fail_stale_trials
+    now = datetime.now()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not is_dead_here(trial.user_attrs.get(WORKER_ATTR)):
+        worker = trial.user_attrs.get(WORKER_ATTR)
+        if worker is None:
+            started = trial.datetime_start
+            if started is None or (now - started).total_seconds() <= unclaimed_after:
+                continue
+            reason = f"no worker claimed it within {unclaimed_after:g} s (its worker died)"
+        elif local and is_dead_here(worker):
+            reason = (f"worker process {worker.get('pid')} on {worker.get('host')} died "
+                      "(found from the process table)")
+        else:
             continue
-        worker = trial.user_attrs[WORKER_ATTR]
         try:  # the reason first: a finished trial takes no attribute
-            storage.set_trial_user_attr(trial._trial_id, "failed_reason",
-                                        f"worker process {worker.get('pid')} on "
-                                        f"{worker.get('host')} died (found from the process table)")
+            storage.set_trial_user_attr(trial._trial_id, "failed_reason", reason)
             if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:

@@ -224,3 +224,18 @@ def test_a_live_worker_whose_trial_was_declared_dead_goes_on(tmp_path, plan_and_
     monkeypatch.setattr(tune, "train", train)
     assert tune.run_trials(study, plan, data, torch.device("cpu"), target=2) == 2
     assert [t.state.name for t in study.get_trials()] == ["COMPLETE", "FAIL", "COMPLETE"]
+
+
+def test_a_trial_its_worker_never_claimed_is_failed_after_the_grace_period(
+        tmp_path, plan_and_data):
+    """A worker killed between creating a trial and recording itself leaves a RUNNING trial with
+    neither worker nor heartbeat: after the grace period it is failed and run again."""
+    plan, data = plan_and_data
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    study = tune.open_study(plan, open_storage(url))
+    optuna.load_study(study_name=study.study_name, storage=url).ask()  # and then it died
+    time.sleep(1.2)
+    assert tune.run_trials(study, plan, data, torch.device("cpu"), target=2, grace_period=1) == 2
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[0].user_attrs["failed_reason"].startswith("no worker claimed it within 1 s")
