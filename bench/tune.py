@@ -274,7 +274,10 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
                      "pruned_reason": trial.user_attrs.get("pruned_reason", ""),
                      "failed_reason": _failed_reason(trial),
                      "retry_of": trial.system_attrs.get("failed_trial")})
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if "retry_of" in frame:
+        frame["retry_of"] = frame["retry_of"].astype("Int64")  # a trial number, or empty
+    return frame
 
 
 def _failed_reason(trial: optuna.trial.FrozenTrial) -> str:
