@@ -107,8 +107,8 @@ def tune_single(request: TuneRequest) -> dict:
     if request.epochs is not None:
         budget = replace(budget, epochs=request.epochs)
     target = request.trials if request.trials is not None else budget.trials
-    if target < 1:
-        raise UserError(f"--trials must be at least 1, got {target}")
+    if not 1 <= target <= 10_000:
+        raise UserError(f"--trials must be between 1 and 10000, got {target}")
     loss_name = resolve_losses([request.loss])[0]
     loss = next((entry for entry in suite.losses if entry.name == loss_name),
                 LossEntry(name=loss_name, fixed={}))

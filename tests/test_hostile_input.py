@@ -129,7 +129,8 @@ def test_absurd_numbers_on_the_command_line_are_refused(stored, finished_run, ca
 def test_absurd_tune_numbers_are_refused(stored, capsys):
     tune = ["tune", "--dataset", "gaussian", "--loss", "ce", "--out", str(stored), "--device",
             "cpu", "--no-progress"]
-    refused([*tune, "--trials", "-3"], capsys, "--trials must be at least 1, got -3")
+    refused([*tune, "--trials", "-3"], capsys, "--trials must be between 1 and 10000, got -3")
+    refused([*tune, "--trials", "1000000000000"], capsys, "--trials must be between 1 and 10000")
     refused([*tune, "--epochs", "1000000000000"], capsys, "--epochs must be between 1 and 10000")
     refused([*tune, "--workers", "-1"], capsys, "--workers must be a whole number")
     refused([*tune, "--study", "x" * 1000], capsys, "--study must be 1 to 256 printable")
