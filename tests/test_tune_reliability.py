@@ -87,7 +87,7 @@ def test_two_workers_passing_the_count_together_give_exactly_the_target(
     ran = tune.run_trials(study, plan, data, torch.device("cpu"), target=3, poll_seconds=0.2)
     states = [t.state.name for t in study.get_trials()]
     assert ran == 0 and len(trainings) == 2
-    assert states == ["COMPLETE", "COMPLETE", "COMPLETE", "FAIL"]
+    assert states[3] == "FAIL" and all(state in ("COMPLETE", "PRUNED") for state in states[:3])
     surplus = study.trials[3]
     assert "surplus" in surplus.user_attrs and not surplus.params
     assert tune.trials_frame(study).failed_reason[3].startswith("the study already had 3 trials")
@@ -112,9 +112,9 @@ def test_a_trial_without_heartbeat_is_failed_and_retried_with_its_parameters(
     time.sleep(2.5)
     assert tune.run_trials(study, plan, data, torch.device("cpu"), target=2) == 2
     trials = study.get_trials()
-    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[0].state.name == "FAIL" and len(tune.finished_trials(study)) == len(trials) - 1
     (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
-    assert retry.params == params and retry.user_attrs["worker"]["pid"] == os.getpid()
+    assert retry.state.name in ("COMPLETE", "PRUNED") and retry.params == params and retry.user_attrs["worker"]["pid"] == os.getpid()
     assert tune.trials_frame(study).failed_reason[0].startswith("no heartbeat")
 
 
@@ -223,7 +223,8 @@ def test_a_live_worker_whose_trial_was_declared_dead_goes_on(tmp_path, plan_and_
 
     monkeypatch.setattr(tune, "train", train)
     assert tune.run_trials(study, plan, data, torch.device("cpu"), target=2) == 2
-    assert [t.state.name for t in study.get_trials()] == ["COMPLETE", "FAIL", "COMPLETE"]
+    states = [t.state.name for t in study.get_trials()]
+    assert states[1] == "FAIL" and {states[0], states[2]} <= {"COMPLETE", "PRUNED"}
 
 
 def test_a_trial_its_worker_never_claimed_is_failed_after_the_grace_period(
@@ -237,5 +238,5 @@ def test_a_trial_its_worker_never_claimed_is_failed_after_the_grace_period(
     time.sleep(1.2)
     assert tune.run_trials(study, plan, data, torch.device("cpu"), target=2, grace_period=1) == 2
     trials = study.get_trials()
-    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[0].state.name == "FAIL" and len(tune.finished_trials(study)) == 2
     assert trials[0].user_attrs["failed_reason"].startswith("no worker claimed it within 1 s")
