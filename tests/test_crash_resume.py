@@ -15,7 +15,6 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-import torch
 from lossbench import evaluate, tune
 from lossbench.cli import main
 from lossbench.tune_storage import open_storage
@@ -41,13 +40,6 @@ source = "gaussian"
 options = { counts = [80, 30, 8], dimension = 4 }
 """
 TIMES = ("train_seconds", "eval_seconds", "seconds")
-
-
-@pytest.fixture(autouse=True)
-def restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

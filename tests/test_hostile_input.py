@@ -43,13 +43,6 @@ options = { size = 8 }
 RUN = ["--device", "cpu", "--threads", "1", "--no-progress"]
 
 
-@pytest.fixture(autouse=True)
-def restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     """A results folder holding one finished run of a tiny suite (made once)."""

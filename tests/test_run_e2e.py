@@ -9,19 +9,11 @@ import json
 
 import pandas as pd
 import pytest
-import torch
 from lossbench import evaluate, runner, tune
 from lossbench.cli import main
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(autouse=True)
-def restore_threads():
-    """The runs below use one torch thread (steady on a shared machine); restore it after."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 SUITE = """
 name = "tiny"

@@ -4,20 +4,12 @@ import json
 
 import pandas as pd
 import pytest
-import torch
 from datasets_fixtures import make_mask_dataset
 from lossbench.cli import main
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")]
 
-
-@pytest.fixture(autouse=True)
-def restore_threads():
-    """The runs below use one torch thread (steady on a shared machine); restore it after."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 DATASETS = ("mask-natural", "mask-60plus-half", "mask-60plus-quarter", "mask-60plus-eighth")
 OLD = (8, 11, 14, 17)  # the 60-and-over classes

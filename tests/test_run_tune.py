@@ -11,13 +11,6 @@ from lossbench.cli import main
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(autouse=True)
-def restore_threads():
-    """The runs below use one torch thread (steady on a shared machine); restore it after."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
 ARGS = ["tune", "--dataset", "digits", "--profile", "exp", "--imbalance-ratio", "10",
         "--loss", "focal", "--epochs", "2", "--device", "cpu", "--threads", "1",
         "--no-progress"]

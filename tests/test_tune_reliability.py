@@ -41,11 +41,9 @@ TUNE = ["tune", "--dataset", "digits", "--profile", "exp", "--imbalance-ratio", 
 
 
 @pytest.fixture(autouse=True)
-def restore_threads():
-    threads = torch.get_num_threads()
+def one_thread():
+    """One torch thread here (conftest's restore_threads puts the count back)."""
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
