@@ -20,6 +20,7 @@ from lossbench.report.sections import (
     verdict_section,
 )
 from lossbench.report.tables import summary_table
+from lossbench.report.timing import timing_section
 from lossbench.store import atomic_write_text
 
 __all__ = ["build_report"]
@@ -44,6 +45,7 @@ def build_report(root: Path) -> tuple[Path, Path]:
     doc.heading("Results")
     for dataset in results.dataset_names:
         dataset_section(doc, results, dataset, summaries[dataset])
+    timing_section(doc, results.root)  # the sibling results/timing/ folder, when there is one
     environment_section(doc, results, report_seconds=time.perf_counter() - started)
     markdown, html = results.root / "report.md", results.root / "report.html"
     atomic_write_text(markdown, to_markdown(doc, results.root))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import html
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +72,7 @@ def to_markdown(document: Document, root: Path) -> str:
             lines += [block[1].to_markdown(index=False)]
             lines += (["", f"CSV: [`{block[2]}`]({block[2]})"] if block[2] else []) + [""]
         elif kind == "figure":
-            relative = block[1].relative_to(root).as_posix()
+            relative = Path(os.path.relpath(block[1], root)).as_posix()
             lines += [f"![{block[2]}]({relative})", "", f"*{block[2]}*", ""]
     return "\n".join(lines).rstrip() + "\n"
 
