@@ -26,6 +26,21 @@ from lossbench.store import atomic_write_text
 __all__ = ["build_report"]
 
 
+def _wall_time(environment: dict) -> str:
+    """The run's wall time; when several invocations made it (a resumed run, or a rerun that
+    found everything stored and trained nothing), each one's share, so a quick rerun is not
+    mistaken for the cost of the benchmark."""
+    invocations = environment.get("invocations", [])
+    if len(invocations) <= 1:
+        wall = environment.get("wall_seconds")
+        return f"wall time of the run: {wall if wall is not None else 'n/a'} s before the report"
+    shares = ", ".join(f"{i['wall_seconds']:.1f} s from {i['started_at']}" for i in invocations)
+    total = sum(i["wall_seconds"] for i in invocations)
+    return (f"wall time of the run: {total:.1f} s before the report over {len(invocations)} "
+            f"invocations ({shares}; an invocation finds stored trials and final runs and does "
+            f"not train them again)")
+
+
 def build_report(root: Path) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` in ``root``; returns their paths."""
     started = time.perf_counter()
@@ -33,10 +48,9 @@ def build_report(root: Path) -> tuple[Path, Path]:
     name = results.suite.get("name", results.root.name)
     doc = Document(title=f"lossbench report: suite `{name}`")
     description = results.suite.get("description")
-    wall = results.environment.get("wall_seconds")
     doc.paragraph((f"{description} " if description else "")
-                  + f"Device: {results.environment.get('device', 'n/a')}; wall time of the run: "
-                  f"{wall if wall is not None else 'n/a'} s before the report (see Environment). "
+                  + f"Device: {results.environment.get('device', 'n/a')}; "
+                  f"{_wall_time(results.environment)} (see Environment). "
                   f"Rebuild with `lossbench report {results.root}`.")
     summaries = {d: summary_table(results, d) for d in results.dataset_names}
     verdict_section(doc, results, summaries)
