@@ -202,3 +202,13 @@ def _open_rdb(url: str, shown: str, heartbeat_interval: int,
 def _first_line(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0]
+
+
+def add_liveness_options(parser) -> None:
+    """``--heartbeat-interval`` and ``--grace-period``, shared by ``lossbench run`` and ``tune``."""
+    parser.add_argument("--heartbeat-interval", type=int, default=HEARTBEAT_INTERVAL,
+                        help="seconds between heartbeats of a running trial (database storages; "
+                             f"default {HEARTBEAT_INTERVAL})")
+    parser.add_argument("--grace-period", type=int, default=GRACE_PERIOD,
+                        help="seconds without a heartbeat before a trial counts as dead, is "
+                             f"failed and retried (default {GRACE_PERIOD})")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from lossbench.device import DEVICE_CHOICES
-from lossbench.tune_storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
+from lossbench.tune_storage import add_liveness_options
 
 
 def register(subparsers) -> None:
@@ -34,12 +34,7 @@ def register(subparsers) -> None:
     parser.add_argument("--tune-only", action="store_true",
                         help="only bring every study to its trials (a worker on another "
                              "machine); one run without it does the final runs and the report")
-    parser.add_argument("--heartbeat-interval", type=int, default=HEARTBEAT_INTERVAL,
-                        help="seconds between heartbeats of a running trial (database storages; "
-                             f"default {HEARTBEAT_INTERVAL})")
-    parser.add_argument("--grace-period", type=int, default=GRACE_PERIOD,
-                        help="seconds without a heartbeat before a trial counts as dead, is "
-                             f"failed and retried (default {GRACE_PERIOD})")
+    add_liveness_options(parser)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="decoded-image cache (default: $LOSSBENCH_CACHE or ~/.cache/lossbench)")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from lossbench.device import DEVICE_CHOICES
-from lossbench.tune_storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
+from lossbench.tune_storage import add_liveness_options
 
 
 def register(subparsers) -> None:
@@ -39,12 +39,7 @@ def register(subparsers) -> None:
                                                       "dataset, loss and settings)")
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes on this machine, all on the one study (default 1)")
-    parser.add_argument("--heartbeat-interval", type=int, default=HEARTBEAT_INTERVAL,
-                        help="seconds between heartbeats of a running trial (database storages; "
-                             f"default {HEARTBEAT_INTERVAL})")
-    parser.add_argument("--grace-period", type=int, default=GRACE_PERIOD,
-                        help="seconds without a heartbeat before a trial counts as dead, is "
-                             f"failed and retried (default {GRACE_PERIOD})")
+    add_liveness_options(parser)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None,
                         help="results folder (default: results/<suite name>)")
