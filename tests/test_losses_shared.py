@@ -147,7 +147,3 @@ def test_loss_info_declares_reference_and_search_space(name):
     for param, spec in info.search_space.items():
         assert param in info.params
         assert spec.kind in ("float", "int", "categorical")
-
-
-def test_class_counts_used_are_long_tailed():
-    assert sorted(CLASS_COUNTS, reverse=True) == CLASS_COUNTS and len(CLASS_COUNTS) == NUM_CLASSES
