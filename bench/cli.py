@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 
-from lossbench.tune_storage import hide_secrets
+from lossbench.redaction import hide_secrets
 
 COMMANDS = ("run", "tune", "report", "timing", "losses", "datasets")
 

@@ -8,7 +8,7 @@ from importlib import metadata
 from pathlib import Path
 
 import torch
-from lossbench.device import device_name
+from lossbench.engine.device import device_name
 
 PACKAGES = ("lossbench", "torch", "torchvision", "optuna", "scikit-learn", "numpy", "scipy",
             "pandas", "seaborn", "matplotlib")

@@ -120,12 +120,12 @@ def synthetic_tree(folder: Path, per_class: int = 12, test_per_class: int = 2,
 
 def recipe_suite(settings: Settings):
     """The ``cifar10-lt`` suite on its ρ = 100 dataset, shrunk to a tiny size for the dry run."""
-    from lossbench.suite import load_suite
+    from lossbench.config.suite import load_suite
 
     suite = load_suite(RECIPE_SUITE, dataset_options={"root": settings.root})
     entry = suite.dataset(RECIPE_DATASET)
     if settings.dry_run:
-        from lossbench.data import parse_dataset
+        from lossbench.config.datasets import parse_dataset
 
         table = {**entry.table, "n_max": 8, "imbalance_ratio": 4, "val_per_class": 2}
         entry = parse_dataset(table, "dry run")
@@ -136,12 +136,12 @@ def recipe_suite(settings: Settings):
 
 
 def load_data(settings: Settings, suite):
-    from lossbench.data import dev_view
-    from lossbench.runner import load_prepared
+    from lossbench.engine.data import train_val_view
+    from lossbench.pipeline.suite_run import load_prepared
 
     entry = suite.datasets[0]
     prepared = load_prepared(entry, suite.budget_for(entry).data_seed, settings.cache_dir)
-    return entry, prepared, dev_view(prepared).to(settings.device)
+    return entry, prepared, train_val_view(prepared).to(settings.device)
 
 
 # ------------------------------------------------------------------------------------ stage 1
@@ -194,7 +194,7 @@ class PlainDataset(torch.utils.data.Dataset):
 
 def plain_epochs(data, settings: Settings, epochs: int, batch_size: int) -> list[float]:
     """Seconds of each epoch of a plain DataLoader loop (ResNet-32, float32, SGD, CE)."""
-    from lossbench.models import ResNet32
+    from lossbench.engine.models import ResNet32
 
     device = settings.device
     torch.manual_seed(0)
@@ -230,7 +230,8 @@ def plain_epochs(data, settings: Settings, epochs: int, batch_size: int) -> list
 
 def fast_epochs(data, suite, settings: Settings, epochs: int, compile_model: bool) -> list[float]:
     """Seconds of each epoch of lossbench's own loop with the recipe (validation pass included)."""
-    from lossbench.train import Recipe, train
+    from lossbench.config.plan import Recipe
+    from lossbench.engine.train import train
 
     budget = dataclasses.replace(suite.budget, epochs=epochs)
     model_config = dataclasses.replace(suite.model, compile=compile_model)
@@ -279,11 +280,10 @@ def stage_throughput(settings: Settings, clock: Clock, suite, data) -> dict:
 # ------------------------------------------------------------------------------------ stage 3
 def stage_recipe(settings: Settings, clock: Clock, suite, entry, prepared, data,
                  epoch_s: float | None, compile_s: float) -> dict:
-    from lossbench import runner
+    from lossbench.pipeline import suite_run as runner
+    from lossbench.config.plan import LossEntry, StudyPlan
     from lossbench.progress import Progress
     from lossbench.store import ResultStore
-    from lossbench.suite import LossEntry
-    from lossbench.tune import StudyPlan
 
     epochs = suite.budget.epochs
     per_epoch = epoch_s or 1.0
@@ -451,7 +451,7 @@ def parse_args(argv: list[str]) -> Settings:
                         help="seconds the recipe leaves for the timing table (default 90; "
                              "dry run 20)")
     args = parser.parse_args(argv)
-    from lossbench.device import resolve_device
+    from lossbench.engine.device import resolve_device
 
     device = resolve_device(args.device or ("cpu" if args.dry_run else "cuda"))
     root = args.root or (Path(os.environ["LOSSBENCH_CIFAR10_JPG"])

@@ -15,8 +15,9 @@ import signal
 import sys
 import time
 
-from lossbench import evaluate, tune
 from lossbench.cli import main
+from lossbench.evaluation import final
+from lossbench.tuning import trials as tuning_trials
 
 SLEEP = float(os.environ.get("LOSSBENCH_TEST_EPOCH_SLEEP", "0"))
 KILL_AT = int(os.environ.get("LOSSBENCH_TEST_KILL_AT", "0"))
@@ -45,8 +46,8 @@ def _wrap(original):
     return train
 
 
-tune.train = _wrap(tune.train)
-evaluate.train = _wrap(evaluate.train)
+tuning_trials.train = _wrap(tuning_trials.train)
+final.train = _wrap(final.train)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

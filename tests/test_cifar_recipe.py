@@ -4,14 +4,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from lossbench import loss_space
-from lossbench.augment import flip_crop, random_crop, random_flip
-from lossbench.config import ModelConfig
-from lossbench.models import NormedLinear, build_model, with_cosine_head
-from lossbench.optim import lr_factor, make_optimizer
-from lossbench.suite import load_suite
+from lossbench.config.schema import ModelConfig
+from lossbench.config.suite import load_suite
+from lossbench.engine.augment import flip_crop, random_crop, random_flip
+from lossbench.engine.models import NormedLinear, build_model, with_cosine_head
+from lossbench.engine.optim import lr_factor, make_optimizer
+from lossbench.losses import build_loss
 
-SUITES = Path(__file__).resolve().parents[1] / "bench" / "suites"
+SUITES = Path(__file__).resolve().parents[1] / "bench" / "config" / "suites"
 ROOT = {"root": "/nowhere/cifar10-jpg.tar.gz"}
 
 
@@ -56,7 +56,8 @@ def test_recipe_sgd_is_plain_momentum(recipe):
 
 def test_ldam_drw_switches_on_at_epoch_160_of_200(recipe):
     fixed = next(e for e in recipe.losses if e.name == "ldam").fixed
-    loss = loss_space.build("ldam", 10, [4900 // (k + 1) for k in range(10)], fixed)
+    loss = build_loss("ldam", num_classes=10, class_counts=[4900 // (k + 1) for k in range(10)],
+                      **fixed)
     loss.on_epoch_start(159, 200)
     assert not loss.drw_active
     loss.on_epoch_start(160, 200)
@@ -134,10 +135,11 @@ def test_cosine_head_gives_logits_in_minus_one_one():
 
 def test_trials_at_an_already_trained_point_reuse_its_score(tmp_path, monkeypatch):
     # The recipe fixes lr and weight decay, so cross-entropy's trials are all one point.
-    from lossbench import tune
-    from lossbench.data import dev_view
-    from lossbench.runner import load_prepared, plans_for
-    from lossbench.suite import parse_suite
+    from lossbench.config.suite import parse_suite
+    from lossbench.engine.data import train_val_view
+    from lossbench.pipeline.suite_run import load_prepared, plans_for
+    from lossbench.tuning import study as tuning_study
+    from lossbench.tuning import trials as tuning_trials
 
     suite = parse_suite("""
 losses = ["ce"]
@@ -154,14 +156,14 @@ profile = "exp"
 imbalance_ratio = 10
 """, "fixed")
     entry = suite.datasets[0]
-    data = dev_view(load_prepared(entry, 0, None))
+    data = train_val_view(load_prepared(entry, 0, None))
     plan = plans_for(suite, entry, data)[0]
     calls = []
-    original = tune.train
-    monkeypatch.setattr(tune, "train", lambda *a, **k: (calls.append(1), original(*a, **k))[1])
-    study = tune.open_study(plan, f"sqlite:///{tmp_path / 'studies.db'}")
-    assert tune.run_trials(study, plan, data, torch.device("cpu"), 3) == 3
+    original = tuning_trials.train
+    monkeypatch.setattr(tuning_trials, "train", lambda *a, **k: (calls.append(1), original(*a, **k))[1])
+    study = tuning_study.open_study(plan, f"sqlite:///{tmp_path / 'studies.db'}")
+    assert tuning_trials.run_trials(study, plan, data, torch.device("cpu"), 3) == 3
     assert len(calls) == 1
-    values = [t.value for t in tune.finished_trials(study)]
+    values = [t.value for t in tuning_study.finished_trials(study)]
     assert values == [values[0]] * 3
     assert [t.user_attrs.get("repeat_of") for t in study.trials] == [None, 0, 0]

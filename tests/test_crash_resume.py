@@ -15,9 +15,11 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from lossbench import evaluate, tune
 from lossbench.cli import main
-from lossbench.tune_storage import open_storage
+from lossbench.evaluation import final
+from lossbench.tuning import study as tuning_study
+from lossbench.tuning import trials as tuning_trials
+from lossbench.tuning.storage import open_storage
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +48,7 @@ TIMES = ("train_seconds", "eval_seconds", "seconds")
 def trainings(monkeypatch):
     """Every training started in this process: ("trial", params) or ("final", seed)."""
     calls = []
-    for module, kind in ((tune, "trial"), (evaluate, "final")):
+    for module, kind in ((tuning_trials, "trial"), (final, "final")):
         original = module.train
 
         def counted(data, recipe, seed, device, *args, _original=original, _kind=kind, **kwargs):
@@ -77,13 +79,13 @@ def test_a_killed_tune_resumes_without_repeating_trials(tmp_path, trainings, cap
     storage = f"sqlite:///{killed / 'studies.db'}"
     states = [t.state.name for t in the_study(storage).get_trials()]
     assert states == ["COMPLETE", "COMPLETE", "RUNNING"]  # the third trial died mid-way
-    before = [(t.number, t.params, t.value) for t in tune.finished_trials(the_study(storage))]
+    before = [(t.number, t.params, t.value) for t in tuning_study.finished_trials(the_study(storage))]
 
     assert main([*TUNE, "--trials", "5", "--out", str(killed)]) == 0
     assert "3 run now" in capsys.readouterr().out
     assert len(trainings) == 3  # the dead trial once more, and two new ones; none repeated
     study = the_study(storage)
-    finished = tune.finished_trials(study)
+    finished = tuning_study.finished_trials(study)
     assert len(finished) == 5 and [(t.number, t.params, t.value) for t in finished[:2]] == before
     dead = study.trials[2]
     assert dead.state.name == "FAIL" and "died" in dead.user_attrs["failed_reason"]
@@ -91,7 +93,7 @@ def test_a_killed_tune_resumes_without_repeating_trials(tmp_path, trainings, cap
     assert [t.state.name for t in study.get_trials()].count("RUNNING") == 0
 
     assert main([*TUNE, "--trials", "5", "--out", str(straight)]) == 0
-    uninterrupted = tune.finished_trials(the_study(f"sqlite:///{straight / 'studies.db'}"))
+    uninterrupted = tuning_study.finished_trials(the_study(f"sqlite:///{straight / 'studies.db'}"))
     assert [(t.params, t.value) for t in uninterrupted] == [(t.params, t.value) for t in finished]
 
 
@@ -122,7 +124,7 @@ def test_a_killed_run_resumes_and_reports_what_an_uninterrupted_run_does(tmp_pat
         record = json.loads((killed / "trials" / "blobs" / f"{loss}.json").read_text())
         study = optuna.load_study(study_name=record["study"],
                                   storage=open_storage(f"sqlite:///{killed / 'studies.db'}"))
-        assert len(tune.finished_trials(study)) == 3
+        assert len(tuning_study.finished_trials(study)) == 3
         assert [t.state.name for t in study.get_trials()].count("RUNNING") == 0
 
     trainings.clear()
@@ -181,7 +183,7 @@ def test_a_worker_that_dies_beside_a_running_one_on_a_journal_file_is_retried(tm
     study = optuna.load_study(study_name="j", storage=storage)
     (dead,) = [t for t in study.get_trials() if t.state.name == "FAIL"]
     assert "found from the process table" in dead.user_attrs["failed_reason"]
-    finished = tune.finished_trials(study)
+    finished = tuning_study.finished_trials(study)
     assert len(finished) == 4 and len({t.number for t in study.get_trials()}) == len(study.trials)
     assert [t.params for t in finished if t.system_attrs.get("failed_trial") == dead.number] \
         == [dead.params]

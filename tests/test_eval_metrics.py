@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from lossbench.metrics import (
+from lossbench.evaluation.metrics import (
     STANDARD_RULE,
     THIRDS_RULE,
     calibration_bins,
@@ -12,7 +12,7 @@ from lossbench.metrics import (
     classification_report,
     expected_calibration_error,
 )
-from lossbench.stats import mean_interval, paired_comparison
+from lossbench.evaluation.stats import mean_interval, paired_comparison
 from scipy import stats
 
 

@@ -9,8 +9,10 @@ import json
 
 import pandas as pd
 import pytest
-from lossbench import evaluate, runner, tune
 from lossbench.cli import main
+from lossbench.evaluation import final
+from lossbench.pipeline import suite_run as runner
+from lossbench.tuning import trials as tuning_trials
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +56,7 @@ class WatchedData:
 @pytest.fixture
 def watched(monkeypatch):
     log, state = [], {"evaluating": False, "tuning_done": {}}
-    load, evaluate_on_test, tune_all = (runner.load_prepared, evaluate.evaluate_on_test,
+    load, evaluate_on_test, tune_all = (runner.load_prepared, final.evaluate_on_test,
                                         runner.tune_all)
 
     def load_watched(entry, seed, cache_dir):
@@ -73,7 +75,7 @@ def watched(monkeypatch):
         return chosen
 
     monkeypatch.setattr(runner, "load_prepared", load_watched)
-    monkeypatch.setattr(evaluate, "evaluate_on_test", evaluating)
+    monkeypatch.setattr(final, "evaluate_on_test", evaluating)
     monkeypatch.setattr(runner, "tune_all", tuning)
     return log
 
@@ -81,7 +83,7 @@ def watched(monkeypatch):
 @pytest.fixture
 def count_training(monkeypatch):
     calls = []
-    for module in (tune, evaluate):
+    for module in (tuning_trials, final):
         original = module.train
         monkeypatch.setattr(module, "train", lambda *a, _o=original, **k: (calls.append(1),
                                                                              _o(*a, **k))[1])

@@ -5,8 +5,10 @@ import math
 import optuna
 import pytest
 import torch
-from lossbench import loss_space, tune
 from lossbench.cli import main
+from lossbench.engine import train as engine_train
+from lossbench.tuning import study as tuning_study
+from lossbench.tuning import trials as tuning_trials
 
 pytestmark = pytest.mark.slow
 
@@ -19,14 +21,14 @@ ARGS = ["tune", "--dataset", "digits", "--profile", "exp", "--imbalance-ratio", 
 def finished(storage: str) -> list[optuna.trial.FrozenTrial]:
     (summary,) = optuna.get_all_study_summaries(storage)
     study = optuna.load_study(study_name=summary.study_name, storage=storage)
-    return tune.finished_trials(study)
+    return tuning_study.finished_trials(study)
 
 
 @pytest.fixture
 def count_training(monkeypatch):
     calls = []
-    original = tune.train
-    monkeypatch.setattr(tune, "train", lambda *a, **k: (calls.append(1), original(*a, **k))[1])
+    original = tuning_trials.train
+    monkeypatch.setattr(tuning_trials, "train", lambda *a, **k: (calls.append(1), original(*a, **k))[1])
     return calls
 
 
@@ -84,7 +86,7 @@ class NanLoss(torch.nn.Module):
 
 
 def test_a_diverging_trial_is_pruned_with_its_reason_and_the_study_goes_on(tmp_path, monkeypatch):
-    monkeypatch.setattr(loss_space, "build", lambda *args: NanLoss())
+    monkeypatch.setattr(engine_train, "build_loss", lambda *args, **kwargs: NanLoss())
     storage = f"sqlite:///{tmp_path / 'nan.db'}"
     assert main([*ARGS, "--trials", "2", "--storage", storage, "--out", str(tmp_path)]) == 1
     trials = finished(storage)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 from lossbench.cli import main
+from lossbench.config.suite import load_suite, packaged_suites, parse_suite
 from lossbench.errors import UserError
-from lossbench.suite import load_suite, packaged_suites, parse_suite
 
 GOOD = """
 name = "tiny"
@@ -76,7 +76,7 @@ def test_bad_loss_param_and_optimizer_are_refused():
 
 
 def test_fixed_loss_params_leave_the_search_space():
-    from lossbench.loss_space import tuned_space
+    from lossbench.config.losses import tuned_space
 
     suite = parse_suite(GOOD + "[loss_params.focal]\ngamma = 2.0\n", default_name="tiny")
     focal = suite.losses[1]

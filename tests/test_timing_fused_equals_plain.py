@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from lossbench.losses import available_losses, build_loss, loss_info
-from lossbench.timing import DEFAULT_SHAPES, long_tail_counts, shape_label
+from lossbench.timing.measure import DEFAULT_SHAPES, long_tail_counts, shape_label
 
 
 def random_logits(shape, dtype, seed=0):

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from lossbench.cli import main
 from lossbench.errors import UserError
 from lossbench.losses import available_losses
-from lossbench.timing import (
+from lossbench.timing.measure import (
     GOALS,
     load_timing,
     parse_shape,

@@ -5,18 +5,20 @@ import math
 import numpy as np
 import pytest
 import torch
-from lossbench import loss_space
-from lossbench.config import Budget, ModelConfig, OptimConfig
-from lossbench.data import DevData, Split
-from lossbench.metrics import macro_f1, macro_f1_fast
-from lossbench.models import build_model
-from lossbench.optim import lr_factor
-from lossbench.train import Recipe, augment, predict_logits, train
+from lossbench.config.plan import Recipe
+from lossbench.config.schema import Budget, ModelConfig, OptimConfig
+from lossbench.engine import train as engine_train
+from lossbench.engine.data import Split, TrainValData
+from lossbench.engine.models import build_model
+from lossbench.engine.optim import lr_factor
+from lossbench.engine.score import macro_f1_fast
+from lossbench.engine.train import augment, predict_logits, train
+from lossbench.evaluation.metrics import macro_f1
 
 CPU = torch.device("cpu")
 
 
-def blobs(n_per_class=(40, 20, 6), dim=5, seed=0) -> DevData:
+def blobs(n_per_class=(40, 20, 6), dim=5, seed=0) -> TrainValData:
     """Separable Gaussian blobs: a tiny long-tailed feature data set."""
     generator = torch.Generator().manual_seed(seed)
     centres = torch.randn(len(n_per_class), dim, generator=generator) * 3
@@ -25,7 +27,7 @@ def blobs(n_per_class=(40, 20, 6), dim=5, seed=0) -> DevData:
         y = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
         return Split(centres[y] + torch.randn(len(y), dim, generator=generator), y)
 
-    return DevData("blobs", "features", len(n_per_class), ["a", "b", "c"], list(n_per_class),
+    return TrainValData("blobs", "features", len(n_per_class), ["a", "b", "c"], list(n_per_class),
                    split(n_per_class), split((10, 10, 10)), torch.zeros(1, dim), torch.ones(1, dim))
 
 
@@ -83,14 +85,14 @@ def test_same_seed_same_run_and_selection_on_validation():
 
 def test_epoch_hook_is_called_every_epoch(monkeypatch):
     calls = []
-    build = loss_space.build
+    build = engine_train.build_loss
 
-    def with_hook(*args):
-        module = build(*args)
+    def with_hook(*args, **kwargs):
+        module = build(*args, **kwargs)
         module.on_epoch_start = lambda epoch, epochs: calls.append((epoch, epochs))
         return module
 
-    monkeypatch.setattr(loss_space, "build", with_hook)
+    monkeypatch.setattr(engine_train, "build_loss", with_hook)
     train(blobs(), recipe(epochs=3), 0, CPU)
     assert calls == [(0, 3), (1, 3), (2, 3)]
 
@@ -110,7 +112,7 @@ class NanAfter(torch.nn.Module):
 
 def test_divergence_stops_training_at_once(monkeypatch):
     loss = NanAfter(after=5)  # 66 rows / 16 = 4 steps an epoch: diverges in epoch 1
-    monkeypatch.setattr(loss_space, "build", lambda *args: loss)
+    monkeypatch.setattr(engine_train, "build_loss", lambda *args, **kwargs: loss)
     result = train(blobs(), recipe(epochs=10), 0, CPU)
     assert result.diverged and "epoch 1" in result.diverged and "nan" in result.diverged
     assert loss.calls == 6 and len(result.history) == 1 and result.best_epoch == 0

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-from lossbench.tune import finished_trials, trials_frame
-from lossbench.tune_storage import open_storage
+from lossbench.tuning.storage import open_storage
+from lossbench.tuning.study import finished_trials, trials_frame
 from pg_server import PostgresServer, find_problem
 
 pytestmark = pytest.mark.slow

@@ -13,12 +13,16 @@ import optuna
 import pytest
 import torch
 import torch.nn.functional as F
-from lossbench import loss_space, runner, tune, tune_workers
 from lossbench.cli import main
-from lossbench.data import dev_view
-from lossbench.store import redact
-from lossbench.suite import parse_suite
-from lossbench.tune_storage import hide_secrets, open_storage
+from lossbench.config.suite import parse_suite
+from lossbench.engine import train as engine_train
+from lossbench.engine.data import train_val_view
+from lossbench.pipeline import suite_run as runner
+from lossbench.redaction import hide_secrets, redact
+from lossbench.tuning import study as tuning_study
+from lossbench.tuning import trials as tuning_trials
+from lossbench.tuning import workers as tune_workers
+from lossbench.tuning.storage import open_storage
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings(
     "ignore:Heartbeat of storage is supposed to be used with Study.optimize")]
@@ -50,15 +54,15 @@ def one_thread():
 def plan_and_data():
     suite = parse_suite(SUITE, "tiny")
     entry = suite.datasets[0]
-    data = dev_view(runner.load_prepared(entry, 0, None))
+    data = train_val_view(runner.load_prepared(entry, 0, None))
     return runner.plans_for(suite, entry, data)[0], data
 
 
 @pytest.fixture
 def trainings(monkeypatch):
     calls = []
-    original = tune.train
-    monkeypatch.setattr(tune, "train", lambda *a, **k: (calls.append(1), original(*a, **k))[1])
+    original = tuning_trials.train
+    monkeypatch.setattr(tuning_trials, "train", lambda *a, **k: (calls.append(1), original(*a, **k))[1])
     return calls
 
 
@@ -68,27 +72,27 @@ def test_two_workers_passing_the_count_together_give_exactly_the_target(
     instant. B's trial has the higher number, so it is the surplus: failed before it trains."""
     plan, data = plan_and_data
     url = f"sqlite:///{tmp_path / 'studies.db'}"
-    study = tune.open_study(plan, open_storage(url))
-    assert tune.run_trials(study, plan, data, torch.device("cpu"), target=2) == 2
+    study = tuning_study.open_study(plan, open_storage(url))
+    assert tuning_trials.run_trials(study, plan, data, torch.device("cpu"), target=2) == 2
     other = optuna.load_study(study_name=study.study_name, storage=open_storage(url))
-    sampler = tune._sampler
+    sampler = tuning_study.sampler_for
 
     def worker_a_starts_too(plan, finished):
-        monkeypatch.setattr(tune, "_sampler", sampler)
+        monkeypatch.setattr(tuning_trials, "sampler_for", sampler)
         trial = other.ask()  # worker A, alive (this test's parent process) on this machine
         trial.set_user_attr("worker", {**tune_workers.identity(), "pid": os.getppid(),
                                        "started": None})
         threading.Timer(1.0, lambda: other.tell(trial, 0.5)).start()
         return sampler(plan, finished)
 
-    monkeypatch.setattr(tune, "_sampler", worker_a_starts_too)
-    ran = tune.run_trials(study, plan, data, torch.device("cpu"), target=3, poll_seconds=0.2)
+    monkeypatch.setattr(tuning_trials, "sampler_for", worker_a_starts_too)
+    ran = tuning_trials.run_trials(study, plan, data, torch.device("cpu"), target=3, poll_seconds=0.2)
     states = [t.state.name for t in study.get_trials()]
     assert ran == 0 and len(trainings) == 2
     assert states[3] == "FAIL" and all(state in ("COMPLETE", "PRUNED") for state in states[:3])
     surplus = study.trials[3]
     assert "surplus" in surplus.user_attrs and not surplus.params
-    assert tune.trials_frame(study).failed_reason[3].startswith("the study already had 3 trials")
+    assert tuning_study.trials_frame(study).failed_reason[3].startswith("the study already had 3 trials")
 
 
 def test_a_trial_without_heartbeat_is_failed_and_retried_with_its_parameters(
@@ -98,7 +102,7 @@ def test_a_trial_without_heartbeat_is_failed_and_retried_with_its_parameters(
     plan, data = plan_and_data
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     storage = open_storage(url, heartbeat_interval=1, grace_period=2)
-    study = tune.open_study(plan, storage)
+    study = tuning_study.open_study(plan, storage)
     elsewhere = optuna.load_study(study_name=study.study_name, storage=storage)
     trial = elsewhere.ask()
     params = {"lr": trial.suggest_float("lr", *plan.optim.lr, log=True),
@@ -108,12 +112,12 @@ def test_a_trial_without_heartbeat_is_failed_and_retried_with_its_parameters(
                                    "pid": 4242, "started": None})
     storage.record_heartbeat(trial._trial_id)
     time.sleep(2.5)
-    assert tune.run_trials(study, plan, data, torch.device("cpu"), target=2) == 2
+    assert tuning_trials.run_trials(study, plan, data, torch.device("cpu"), target=2) == 2
     trials = study.get_trials()
-    assert trials[0].state.name == "FAIL" and len(tune.finished_trials(study)) == len(trials) - 1
+    assert trials[0].state.name == "FAIL" and len(tuning_study.finished_trials(study)) == len(trials) - 1
     (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
     assert retry.state.name in ("COMPLETE", "PRUNED") and retry.params == params and retry.user_attrs["worker"]["pid"] == os.getpid()
-    assert tune.trials_frame(study).failed_reason[0].startswith("no heartbeat")
+    assert tuning_study.trials_frame(study).failed_reason[0].startswith("no heartbeat")
 
 
 def test_a_dead_process_of_this_machine_is_told_from_a_live_one():
@@ -145,20 +149,19 @@ class DivergesLater(torch.nn.Module):
 
 def test_a_diverging_trial_stops_at_once_and_the_study_goes_on(tmp_path, monkeypatch, capsys):
     built = []
-    original = loss_space.build
+    original = engine_train.build_loss
 
-    def build(name, num_classes, counts, params):
+    def build(name, **kwargs):
         # the second training turns inf at its fifth step; the others train normally
-        module = DivergesLater(math.inf, after=4) if len(built) == 1 else \
-            original(name, num_classes, counts, params)
+        module = DivergesLater(math.inf, after=4) if len(built) == 1 else original(name, **kwargs)
         built.append(module)
         return module
 
-    monkeypatch.setattr(loss_space, "build", build)
+    monkeypatch.setattr(engine_train, "build_loss", build)
     assert main([*TUNE, "--trials", "3", "--out", str(tmp_path)]) == 0
     assert "3 finished trials (1 pruned)" in capsys.readouterr().out
     assert built[1].calls == 5  # the step whose loss was inf was the last one run
-    frame = tune.trials_frame(optuna.load_study(
+    frame = tuning_study.trials_frame(optuna.load_study(
         study_name=optuna.get_all_study_summaries(f"sqlite:///{tmp_path / 'studies.db'}")[0]
         .study_name, storage=f"sqlite:///{tmp_path / 'studies.db'}"))
     assert list(frame.state) == ["COMPLETE", "PRUNED", "COMPLETE"]
@@ -195,9 +198,9 @@ def test_a_live_worker_whose_trial_was_declared_dead_goes_on(tmp_path, plan_and_
     comes back, Optuna refuses its late result: it drops it and carries on with the study."""
     plan, data = plan_and_data
     url = f"sqlite:///{tmp_path / 'studies.db'}"
-    study = tune.open_study(plan, open_storage(url))
+    study = tuning_study.open_study(plan, open_storage(url))
     others = open_storage(url)
-    original, calls = tune.train, []
+    original, calls = tuning_trials.train, []
 
     def declare_dead():
         (running,) = [t for t in others.get_all_trials(study._study_id)
@@ -219,8 +222,8 @@ def test_a_live_worker_whose_trial_was_declared_dead_goes_on(tmp_path, plan_and_
 
         return original(data, recipe, seed, device, on_epoch=epoch_done)
 
-    monkeypatch.setattr(tune, "train", train)
-    assert tune.run_trials(study, plan, data, torch.device("cpu"), target=2) == 2
+    monkeypatch.setattr(tuning_trials, "train", train)
+    assert tuning_trials.run_trials(study, plan, data, torch.device("cpu"), target=2) == 2
     states = [t.state.name for t in study.get_trials()]
     assert states[1] == "FAIL" and {states[0], states[2]} <= {"COMPLETE", "PRUNED"}
 
@@ -231,10 +234,10 @@ def test_a_trial_its_worker_never_claimed_is_failed_after_the_grace_period(
     neither worker nor heartbeat: after the grace period it is failed and run again."""
     plan, data = plan_and_data
     url = f"sqlite:///{tmp_path / 'studies.db'}"
-    study = tune.open_study(plan, open_storage(url))
+    study = tuning_study.open_study(plan, open_storage(url))
     optuna.load_study(study_name=study.study_name, storage=url).ask()  # and then it died
     time.sleep(1.2)
-    assert tune.run_trials(study, plan, data, torch.device("cpu"), target=2, grace_period=1) == 2
+    assert tuning_trials.run_trials(study, plan, data, torch.device("cpu"), target=2, grace_period=1) == 2
     trials = study.get_trials()
-    assert trials[0].state.name == "FAIL" and len(tune.finished_trials(study)) == 2
+    assert trials[0].state.name == "FAIL" and len(tuning_study.finished_trials(study)) == 2
     assert trials[0].user_attrs["failed_reason"].startswith("no worker claimed it within 1 s")

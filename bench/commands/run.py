@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lossbench.device import DEVICE_CHOICES
-from lossbench.tune_storage import add_liveness_options
+from lossbench.commands._options import add_liveness_options
+from lossbench.engine.device import DEVICE_CHOICES
 
 
 def register(subparsers) -> None:
@@ -49,8 +49,8 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from lossbench.runner import RunOptions, run_suite
-    from lossbench.suite import load_suite
+    from lossbench.config.suite import load_suite
+    from lossbench.pipeline.suite_run import RunOptions, run_suite
 
     overrides = {"root": args.root} if args.root is not None else {}
     losses = [name.strip() for name in args.losses.split(",")] if args.losses else None

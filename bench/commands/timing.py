@@ -41,7 +41,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lossbench.timing import (
+    from lossbench.timing.measure import (
         parse_losses,
         parse_shapes,
         resolve_devices,

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from lossbench.device import DEVICE_CHOICES
-from lossbench.tune_storage import add_liveness_options
+from lossbench.commands._options import add_liveness_options
+from lossbench.engine.device import DEVICE_CHOICES
 
 
 def register(subparsers) -> None:
@@ -52,8 +52,8 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from lossbench.tune import NoCompleteTrial
-    from lossbench.tune_run import TuneRequest, tune_single
+    from lossbench.pipeline.tune_one import TuneRequest, tune_single
+    from lossbench.tuning.study import NoCompleteTrial
 
     request = TuneRequest(
         dataset=args.dataset, loss=args.loss, trials=args.trials, suite=args.suite,

@@ -22,15 +22,11 @@ def param_columns(trials: pd.DataFrame) -> list[str]:
     return [c for c in SHARED_FIRST if c in columns] + [c for c in columns if c not in SHARED_FIRST]
 
 
-def log_scaled(loss: str) -> set[str]:
-    """Parameters sampled on a log scale: the shared ones and those the registry marks ``log``."""
-    from lossbench import loss_space
-
-    try:
-        space = loss_space.info(loss).search_space
-    except ValueError:  # a loss no longer registered: draw its own parameters linearly
-        space = {}
-    return {"lr", "weight_decay"} | {name for name, spec in space.items() if spec.log}
+def log_scaled(space: dict | None) -> set[str]:
+    """Parameters sampled on a log scale: the shared ones and those the stored search space
+    (``{name: {"kind", "low", "high", "log", …}}``, written by tuning) marks ``log``."""
+    return {"lr", "weight_decay"} | {name for name, spec in (space or {}).items()
+                                     if isinstance(spec, dict) and spec.get("log")}
 
 
 def _draw(axis, trials: pd.DataFrame, column: str, best_number: int | None, log: bool) -> None:
@@ -60,7 +56,7 @@ def _draw(axis, trials: pd.DataFrame, column: str, best_number: int | None, log:
 
 
 def slice_grid(trials: dict[str, pd.DataFrame], chosen: dict[str, int | None], title: str,
-               path: Path) -> Path | None:
+               path: Path, spaces: dict[str, dict] | None = None) -> Path | None:
     """One row per loss, one panel per parameter: validation macro-F1 of each trial."""
     trials = {loss: frame for loss, frame in trials.items() if len(frame)}
     if not trials:
@@ -73,7 +69,7 @@ def slice_grid(trials: dict[str, pd.DataFrame], chosen: dict[str, int | None], t
     figure.subplots_adjust(left=0.6 / (3.0 * columns + 0.6) + 0.04, right=0.98,
                            bottom=0.55 / height, top=1 - 0.7 / height, hspace=0.6, wspace=0.3)
     for row, (loss, frame) in enumerate(trials.items()):
-        params, log = param_columns(frame), log_scaled(loss)
+        params, log = param_columns(frame), log_scaled((spaces or {}).get(loss))
         for col in range(columns):
             axis = axes[row][col]
             if col >= len(params):

@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 import pandas as pd
+from lossbench.evaluation.stats import mean_interval, paired_comparison
 from lossbench.report.load import SUMMARY_METRICS, Results
-from lossbench.stats import mean_interval, paired_comparison
 
 BASELINE = "ce"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 from lossbench.report.document import Document
-from lossbench.timing import load_timing
+from lossbench.timing.measure import load_timing
 
 
 def timing_frame(table: dict) -> pd.DataFrame:

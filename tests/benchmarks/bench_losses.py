@@ -25,7 +25,7 @@ import time
 import pytest
 import torch
 from lossbench.losses import available_losses
-from lossbench.timing import build_cases, parse_shapes, resolve_devices, shape_label
+from lossbench.timing.measure import build_cases, parse_shapes, resolve_devices, shape_label
 
 SHAPES = parse_shapes(os.environ.get("LOSSBENCH_TIMING_SHAPES", "256x18,1024x100,8192x1000"))
 DEVICES = resolve_devices(os.environ.get("LOSSBENCH_TIMING_DEVICE", "auto"))

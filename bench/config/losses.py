@@ -1,15 +1,14 @@
-"""The runner's view of the loss registry: names, fixed parameters and Optuna search spaces.
+"""The losses of a suite: names, fixed parameters and each loss's declared search space.
 
-Everything the runner needs from ``lossbench.losses`` goes through here, so the tuning code sees
-one small surface: ``resolve_losses``, ``check_fixed_params``, ``tuned_space`` and ``suggest``.
+A suite names losses of the registry (``lossbench.losses``); this checks the names and the fixed
+parameters and gives the search space left to tune (``tuning.space`` asks Optuna for it).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from lossbench.errors import UserError
-from lossbench.validate import unknown_name
+from lossbench.errors import UserError, unknown_name
 
 SHARED_PARAMS = ("lr", "weight_decay")
 """Parameters every loss tunes; a loss parameter may not reuse these names."""
@@ -60,26 +59,6 @@ def tuned_space(name: str, fixed: dict) -> dict[str, Any]:
         raise UserError(f"loss {name!r} declares parameters {sorted(clash)} that clash with the "
                         f"shared ones {list(SHARED_PARAMS)}")
     return space
-
-
-def suggest(trial: Any, name: str, spec: Any) -> Any:
-    """Ask an Optuna trial for parameter ``name`` following a registry search-space spec."""
-    kind = spec.kind
-    if kind == "float":
-        return trial.suggest_float(name, spec.low, spec.high, log=bool(spec.log))
-    if kind == "int":
-        return trial.suggest_int(name, int(spec.low), int(spec.high), log=bool(spec.log))
-    if kind == "categorical":
-        return trial.suggest_categorical(name, list(spec.choices))
-    raise ValueError(f"search space of {name!r} has kind {kind!r}; expected float, int or "
-                     "categorical")
-
-
-def build(name: str, num_classes: int, class_counts: list[int], params: dict) -> Any:
-    """The loss module ``name`` built with ``params`` (fixed and tuned)."""
-    from lossbench.losses import build_loss
-
-    return build_loss(name, num_classes=num_classes, class_counts=list(class_counts), **params)
 
 
 def description(name: str) -> dict:

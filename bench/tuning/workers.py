@@ -14,7 +14,6 @@ failed the same way on any storage.
 
 from __future__ import annotations
 
-import copy
 import os
 import socket
 import subprocess
@@ -24,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import optuna
+from lossbench.tuning import storage
 from optuna.trial import TrialState
 
 WORKER_ATTR = "worker"
@@ -98,7 +98,6 @@ def fail_dead_trials(study: optuna.Study, retry, unclaimed_after: float,
     not cover either).
     """
     failed = []
-    storage = study._storage  # private, as in optuna.storages.fail_stale_trials
     now = datetime.now()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = trial.user_attrs.get(WORKER_ATTR)
@@ -112,15 +111,11 @@ def fail_dead_trials(study: optuna.Study, retry, unclaimed_after: float,
                       "(found from the process table)")
         else:
             continue
-        try:  # the reason first: a finished trial takes no attribute
-            storage.set_trial_user_attr(trial._trial_id, "failed_reason", reason)
-            if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
-                continue
-        except optuna.exceptions.UpdateFinishedTrialError:
+        if not storage.fail_trial(study, trial, reason):
             continue  # another worker failed it first
         failed.append(trial.number)
         if retry is not None:
-            retry(study, copy.deepcopy(storage.get_trial(trial._trial_id)))
+            retry(study, storage.frozen_trial(study, trial))
     return failed
 
 

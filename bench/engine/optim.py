@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
-from lossbench.config import OptimConfig
+from lossbench.config.schema import OptimConfig
 from torch import nn
 
 

@@ -11,7 +11,7 @@
 - ``journal:PATH``: Optuna's journal file (``JournalStorage`` with a ``JournalFileBackend`` and an
   open-file lock), for several processes on one machine without a database server. It has no
   heartbeat; a worker's dead process is found from the process table instead
-  (``lossbench.tune_workers``).
+  (``lossbench.tuning.workers``).
 
 A URL may hold a password. It is never printed, logged or stored: every message and every file
 shows ``redact(url)`` (``postgresql://user:***@host/db``), and ``hide_secrets`` scrubs the
@@ -25,15 +25,13 @@ from __future__ import annotations
 import copy
 import inspect
 import random
-import re
 import time
-import urllib.parse
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lossbench.errors import UserError
-from lossbench.store import redact
+from lossbench.redaction import hide_secrets, redact, remember_secrets
 
 if TYPE_CHECKING:  # imported where used: the command line starts without optuna
     import optuna
@@ -46,32 +44,6 @@ MAX_RETRY = 2
 """How many times a trial whose worker died is queued again with the same parameters."""
 JOURNAL_PREFIX = "journal:"
 STORAGE_FORMS = ("sqlite:///PATH", "postgresql://USER@HOST[:PORT]/DB", "journal:PATH")
-
-_secrets: set[str] = set()
-"""Passwords of the storage URLs seen in this process, scrubbed from messages."""
-
-
-def _remember_secrets(url: str) -> None:
-    """Note the password(s) in ``url`` (raw and URL-decoded) so that ``hide_secrets`` masks them."""
-    _, sep, rest = url.partition("://")
-    found = []
-    if sep:
-        at = rest.rfind("@")
-        if at >= 0 and ":" in rest[:at]:
-            found.append(rest[:at].split(":", 1)[1])
-    found += re.findall(r"[?&]password=([^&]*)", url, flags=re.IGNORECASE)
-    for secret in found:
-        for form in (secret, urllib.parse.unquote(secret)):
-            if form:
-                _secrets.add(form)
-
-
-def hide_secrets(text: str) -> str:
-    """``text`` with every password of a storage URL seen in this process replaced by ``***``."""
-    for secret in sorted(_secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
-
 
 def check_heartbeat(heartbeat_interval: int, grace_period: int) -> None:
     """Both positive whole seconds, and the grace period longer than the interval (otherwise a
@@ -96,7 +68,7 @@ def open_storage(url: str, heartbeat_interval: int = HEARTBEAT_INTERVAL,
     if not isinstance(url, str) or not url.strip():
         raise UserError(f"--storage must be a storage URL ({', '.join(STORAGE_FORMS)}), "
                         f"got {url!r}")
-    _remember_secrets(url)
+    remember_secrets(url)
     check_heartbeat(heartbeat_interval, grace_period)
     if is_journal(url):
         return _open_journal(url)
@@ -204,11 +176,40 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0]
 
 
-def add_liveness_options(parser) -> None:
-    """``--heartbeat-interval`` and ``--grace-period``, shared by ``lossbench run`` and ``tune``."""
-    parser.add_argument("--heartbeat-interval", type=int, default=HEARTBEAT_INTERVAL,
-                        help="seconds between heartbeats of a running trial (database storages; "
-                             f"default {HEARTBEAT_INTERVAL})")
-    parser.add_argument("--grace-period", type=int, default=GRACE_PERIOD,
-                        help="seconds without a heartbeat before a trial counts as dead, is "
-                             f"failed and retried (default {GRACE_PERIOD})")
+# The one adapter over Optuna's private internals (``study._storage``, ``trial._trial_id``): the
+# same calls ``optuna.storages.fail_stale_trials`` makes. Nothing else in lossbench touches them.
+
+def is_journal_storage(study: optuna.Study) -> bool:
+    """True when ``study`` lives in a journal file (no heartbeat)."""
+    from optuna.storages.journal import JournalStorage
+
+    return isinstance(study._storage, JournalStorage)
+
+
+def trial_id(trial: optuna.Trial | optuna.trial.FrozenTrial) -> int:
+    """The storage's id of ``trial`` (not its number within the study)."""
+    return trial._trial_id
+
+
+def trial_state(study: optuna.Study, trial_id: int) -> optuna.trial.TrialState:
+    """The stored state of the trial with id ``trial_id``, read afresh from the storage."""
+    return study._storage.get_trial(trial_id).state
+
+
+def frozen_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
+    """A fresh copy of ``trial`` as stored now."""
+    return copy.deepcopy(study._storage.get_trial(trial._trial_id))
+
+
+def fail_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -> bool:
+    """Mark the RUNNING ``trial`` FAIL with ``reason`` (user attribute ``failed_reason``);
+    False when another worker finished or failed it first."""
+    import optuna
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    try:  # the reason first: a finished trial takes no attribute
+        storage.set_trial_user_attr(trial._trial_id, "failed_reason", reason)
+        return bool(storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL))
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False

@@ -14,32 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from lossbench import loss_space
-from lossbench.augment import flip_crop, random_flip
-from lossbench.config import Budget, ModelConfig, OptimConfig
-from lossbench.data import DevData
-from lossbench.device import seed_everything
-from lossbench.metrics import macro_f1_fast
-from lossbench.models import build_model, with_cosine_head
-from lossbench.optim import make_optimizer, make_schedule
+from lossbench.config.plan import Recipe
+from lossbench.engine.augment import flip_crop, random_flip
+from lossbench.engine.data import TrainValData
+from lossbench.engine.device import seed_everything
+from lossbench.engine.models import build_model, with_cosine_head
+from lossbench.engine.optim import make_optimizer, make_schedule
+from lossbench.engine.score import macro_f1_fast
+from lossbench.losses import build_loss
 from torch import nn
 
 EpochCallback = Callable[[int, float], None]
 """Called after each epoch with (epoch, validation macro-F1); may raise optuna.TrialPruned."""
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Everything that defines one training run except the seed and the data."""
-
-    loss: str
-    loss_params: dict
-    lr: float
-    weight_decay: float
-    model: str
-    budget: Budget
-    model_config: ModelConfig
-    optim: OptimConfig
 
 
 @dataclass
@@ -71,7 +57,7 @@ def augment(x: torch.Tensor, mode: str) -> torch.Tensor:
     return random_flip(x)
 
 
-def _prepare_inputs(data: DevData, x: torch.Tensor, device: torch.device) -> torch.Tensor:
+def _prepare_inputs(data: TrainValData, x: torch.Tensor, device: torch.device) -> torch.Tensor:
     inputs = data.inputs(x.to(device, non_blocking=True))
     if device.type == "cuda" and inputs.ndim == 4:
         inputs = inputs.contiguous(memory_format=torch.channels_last)
@@ -79,7 +65,7 @@ def _prepare_inputs(data: DevData, x: torch.Tensor, device: torch.device) -> tor
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, data: DevData, x: torch.Tensor, device: torch.device,
+def predict_logits(model: nn.Module, data: TrainValData, x: torch.Tensor, device: torch.device,
                    batch_size: int) -> torch.Tensor:
     """Float32 logits (on the CPU) of ``model`` for inputs ``x``, in eval mode."""
     model.eval()
@@ -99,7 +85,7 @@ def _batches(n: int, batch_size: int, device: torch.device) -> list[torch.Tensor
     return batches
 
 
-def train(data: DevData, recipe: Recipe, seed: int, device: torch.device,
+def train(data: TrainValData, recipe: Recipe, seed: int, device: torch.device,
           on_epoch: EpochCallback | None = None) -> FitResult:
     """Train ``recipe`` on ``data.train`` with ``seed``; select the epoch on ``data.val``."""
     started = time.perf_counter()
@@ -113,8 +99,8 @@ def train(data: DevData, recipe: Recipe, seed: int, device: torch.device,
     # compiled forward on CUDA; ``model`` keeps the weights (state_dict names without a prefix)
     forward = torch.compile(model) if recipe.model_config.compile and device.type == "cuda" \
         else model
-    loss_fn = loss_space.build(recipe.loss, data.num_classes, data.train_counts,
-                               recipe.loss_params).to(device)
+    loss_fn = build_loss(recipe.loss, num_classes=data.num_classes,
+                         class_counts=list(data.train_counts), **recipe.loss_params).to(device)
     epochs, budget = recipe.budget.epochs, recipe.budget
     steps_per_epoch = len(_batches(len(data.train), budget.batch_size, torch.device("cpu")))
     optimizer = make_optimizer(model, recipe.optim, recipe.lr, recipe.weight_decay)

@@ -10,10 +10,10 @@ import time
 from typing import Any
 
 import torch
-from lossbench.data import DevData
-from lossbench.metrics import classification_report, macro_f1
-from lossbench.train import FitResult, predict_logits, train
-from lossbench.tune import StudyPlan
+from lossbench.config.plan import StudyPlan
+from lossbench.engine.data import TrainValData
+from lossbench.engine.train import FitResult, predict_logits, train
+from lossbench.evaluation.metrics import classification_report, macro_f1
 
 FINAL_SEED_BASE = 1000
 """Final runs use seeds 1000, 1001, …: never the seed the trials trained with."""
@@ -24,7 +24,7 @@ def final_seeds(count: int) -> list[int]:
     return [FINAL_SEED_BASE + k for k in range(count)]
 
 
-def evaluate_on_test(model: torch.nn.Module, data: DevData, prepared: Any, device: torch.device,
+def evaluate_on_test(model: torch.nn.Module, data: TrainValData, prepared: Any, device: torch.device,
                      batch_size: int) -> dict:
     """Test metrics of a trained ``model`` (and the oracle's macro-F1 where the source has one)."""
     logits = predict_logits(model, data, prepared.x_test, device, batch_size)
@@ -36,7 +36,7 @@ def evaluate_on_test(model: torch.nn.Module, data: DevData, prepared: Any, devic
     return report
 
 
-def run_record(plan: StudyPlan, params: dict, seed: int, fit: FitResult, data: DevData,
+def run_record(plan: StudyPlan, params: dict, seed: int, fit: FitResult, data: TrainValData,
                fingerprint: str) -> dict:
     """The JSON-able record of one final run, before its test metrics are added."""
     return {
@@ -50,7 +50,7 @@ def run_record(plan: StudyPlan, params: dict, seed: int, fit: FitResult, data: D
     }
 
 
-def final_run(plan: StudyPlan, params: dict, seed: int, data: DevData, prepared: Any,
+def final_run(plan: StudyPlan, params: dict, seed: int, data: TrainValData, prepared: Any,
               device: torch.device, fingerprint: str) -> dict:
     """Train ``params`` with ``seed``, keep the epoch chosen on validation, score it on test.
 

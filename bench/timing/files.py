@@ -3,7 +3,7 @@
 One set per device under the output folder: ``timing-cpu.json``, ``timing-cpu.md``,
 ``timing-cpu.png`` (and ``timing-cuda.*`` from a GPU run). The report writer embeds them with::
 
-    from lossbench.timing import load_timing, timing_markdown
+    from lossbench.timing.measure import load_timing, timing_markdown
     tables = load_timing("results/timing")           # {"cpu": table, "cuda": table, ...}
     text = timing_markdown(tables, figures=True)     # Markdown, figures linked relative to the folder
 """

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from lossbench.config import FEATURE_MODELS, IMAGE_MODELS, ModelConfig
+from lossbench.config.schema import FEATURE_MODELS, IMAGE_MODELS, ModelConfig
 from lossbench.errors import UserError
 from torch import nn
 

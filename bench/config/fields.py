@@ -8,28 +8,12 @@ is allowed. Field metadata declares the limits: ``min``, ``max`` and ``choices``
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import typing
-from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from lossbench.errors import UserError
+from lossbench.errors import UserError, unknown_name
 
 T = TypeVar("T")
-
-
-def nearest(name: str, allowed: Iterable[str]) -> str:
-    """A "did you mean" clause for ``name`` among ``allowed`` ('' when nothing is close)."""
-    matches = difflib.get_close_matches(str(name), list(allowed), n=3, cutoff=0.5)
-    return f" (did you mean {', '.join(repr(m) for m in matches)}?)" if matches else ""
-
-
-def unknown_name(what: str, name: str, allowed: Iterable[str]) -> UserError:
-    """The error for a name that is not one of ``allowed``: nearest names first, then all."""
-    allowed = sorted(allowed)
-    return UserError(
-        f"unknown {what} {name!r}{nearest(name, allowed)}; allowed: {', '.join(allowed)}"
-    )
 
 
 def field(default: Any, **limits: Any) -> Any:

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from lossbench.errors import UserError
 from lossbench.losses import available_losses, build_loss, loss_info
-from lossbench.timing_report import load_timing, plot_timing, timing_markdown, write_timing
+from lossbench.timing.files import load_timing, plot_timing, timing_markdown, write_timing
 
 DEFAULT_SHAPES: tuple[tuple[int, int], ...] = ((256, 18), (1024, 100), (8192, 1000))
 DEVICE_CHOICES = ("auto", "cpu", "cuda")

@@ -20,33 +20,28 @@ from typing import Any
 import optuna
 import torch
 from lossbench import environment
-from lossbench.data import DatasetEntry, DevData, dev_view
-from lossbench.device import resolve_device, set_threads
+from lossbench.config.datasets import DatasetEntry
+from lossbench.config.plan import StudyPlan
+from lossbench.config.suite import Suite
+from lossbench.engine.data import TrainValData, train_val_view
+from lossbench.engine.device import resolve_device, set_threads
+from lossbench.engine.models import model_name_for
 from lossbench.errors import UserError
-from lossbench.evaluate import final_run, final_seeds
-from lossbench.models import model_name_for
+from lossbench.evaluation.final import final_run, final_seeds
 from lossbench.progress import Progress
-from lossbench.store import (
-    ResultStore,
-    atomic_write_csv,
-    atomic_write_text,
-    fingerprint,
-    redact,
-    safe_name,
-)
-from lossbench.suite import Suite
-from lossbench.tune import (
+from lossbench.redaction import redact
+from lossbench.store import ResultStore, atomic_write_csv, atomic_write_text, fingerprint, safe_name
+from lossbench.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, open_storage
+from lossbench.tuning.study import (
     NoCompleteTrial,
-    StudyPlan,
     best_params,
     finished_trials,
     open_study,
     quiet_optuna,
-    run_trials,
     trials_frame,
 )
-from lossbench.tune_storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, open_storage
-from lossbench.tune_workers import STORAGE_ENV, spawn, wait_all
+from lossbench.tuning.trials import run_trials
+from lossbench.tuning.workers import STORAGE_ENV, spawn, wait_all
 
 
 @dataclass
@@ -92,7 +87,7 @@ def load_prepared(entry: DatasetEntry, seed: int, cache_dir: Path | None) -> Any
     return prepare(entry.spec, seed=seed, cache_dir=cache_dir)
 
 
-def plans_for(suite: Suite, entry: DatasetEntry, data: DevData) -> list[StudyPlan]:
+def plans_for(suite: Suite, entry: DatasetEntry, data: TrainValData) -> list[StudyPlan]:
     """One study plan per loss of the suite, for dataset ``entry``."""
     model = model_name_for(data.kind, suite.model, entry.model)
     return [StudyPlan(suite=suite.name, dataset=entry, loss=loss, model=model,
@@ -100,7 +95,7 @@ def plans_for(suite: Suite, entry: DatasetEntry, data: DevData) -> list[StudyPla
             for loss in suite.losses]
 
 
-def tune_all(plans: list[StudyPlan], data: DevData, device: torch.device,
+def tune_all(plans: list[StudyPlan], data: TrainValData, device: torch.device,
              storage: str | optuna.storages.BaseStorage, store: ResultStore, progress: Progress,
              storage_url: str | None = None, grace_period: int = GRACE_PERIOD) -> dict[str, dict]:
     """Tune every plan to the budget's trials; returns the chosen trial of each loss."""
@@ -147,7 +142,7 @@ def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def final_all(plans: list[StudyPlan], chosen: dict[str, dict], data: DevData, prepared: Any,
+def final_all(plans: list[StudyPlan], chosen: dict[str, dict], data: TrainValData, prepared: Any,
               device: torch.device, store: ResultStore, progress: Progress) -> list[tuple]:
     """Retrain every loss's best parameters over the seeds and score on test; skip stored runs."""
     keys = []
@@ -172,7 +167,7 @@ def final_all(plans: list[StudyPlan], chosen: dict[str, dict], data: DevData, pr
     return keys
 
 
-def write_protocol(store: ResultStore, entry: DatasetEntry, prepared: Any, data: DevData,
+def write_protocol(store: ResultStore, entry: DatasetEntry, prepared: Any, data: TrainValData,
                    plan: StudyPlan) -> None:
     """Splits, sizes and settings of one dataset, for the report (after its final runs)."""
     store.write_json(f"datasets/{safe_name(entry.name)}.json", {
@@ -210,7 +205,7 @@ def run_suite(suite: Suite, options: RunOptions) -> Path:
         for index, entry in enumerate(suite.datasets):
             progress.show(entry.name, "-", "preparing data")
             prepared = load_prepared(entry, suite.budget_for(entry).data_seed, options.cache_dir)
-            data = dev_view(prepared).to(device)
+            data = train_val_view(prepared).to(device)
             if index == 0 and not options.tune_only:
                 _write_suite(store, suite, device)
             if index == 0 and options.workers > 1:

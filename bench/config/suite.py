@@ -12,7 +12,7 @@ A suite file looks like::
     [loss_params.focal]  alpha = …          fixed loss parameters (removed from the search)
     [[datasets]]  source = "digits", profile = "exp", …   (lossbench.datasets.DatasetSpec)
 
-Packaged suites live in ``lossbench/suites/*.toml``; any path to a ``.toml`` file works too.
+Packaged suites live in ``lossbench/config/suites/*.toml``; any path to a ``.toml`` file works too.
 """
 
 from __future__ import annotations
@@ -24,23 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import tomllib
-from lossbench.config import Budget, ModelConfig, OptimConfig
-from lossbench.data import DatasetEntry, parse_dataset, with_options
-from lossbench.errors import UserError
-from lossbench.loss_space import check_fixed_params, resolve_losses
-from lossbench.validate import build_config, nearest, unknown_name
+from lossbench.config.datasets import DatasetEntry, parse_dataset, with_options
+from lossbench.config.fields import build_config
+from lossbench.config.losses import check_fixed_params, resolve_losses
+from lossbench.config.plan import LossEntry
+from lossbench.config.schema import Budget, ModelConfig, OptimConfig
+from lossbench.errors import UserError, nearest, unknown_name
 
 TOP_KEYS = ("name", "description", "losses", "budget", "model", "optim", "cpu", "loss_params",
             "datasets")
 CPU_KEYS = ("budget", "model", "optim", "dataset_options", "threads")
-
-
-@dataclass(frozen=True)
-class LossEntry:
-    """One loss of a suite: its registry name and the parameters the suite fixes."""
-
-    name: str
-    fixed: dict
 
 
 @dataclass(frozen=True)
@@ -106,7 +99,7 @@ class Suite:
 
 def packaged_suites() -> list[str]:
     """Names of the suites shipped with lossbench."""
-    folder = resources.files("lossbench.suites")
+    folder = resources.files("lossbench.config.suites")
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
@@ -125,7 +118,7 @@ def load_suite(name_or_path: str | Path, dataset_options: dict | None = None) ->
     if str(name_or_path) not in packaged_suites():
         raise UserError(f"unknown suite {str(name_or_path)!r}{nearest(str(name_or_path), packaged_suites())}; "
                         f"packaged suites: {', '.join(packaged_suites())}, or a path to a .toml file")
-    text = resources.files("lossbench.suites").joinpath(f"{name_or_path}.toml").read_text("utf-8")
+    text = resources.files("lossbench.config.suites").joinpath(f"{name_or_path}.toml").read_text("utf-8")
     return parse_suite(text, default_name=str(name_or_path),
                        origin=f"packaged suite {name_or_path!r}", dataset_options=dataset_options)
 

@@ -1,112 +1,30 @@
-"""The results folder: atomic writes, run records and the tables rebuilt from them.
+"""The results folder of one suite: ``ResultStore`` owns every path under ``results/<suite>/``.
 
-Layout of ``results/<suite>/``::
+Layout::
 
     suite.toml            the suite as run          environment.json  versions, device, commit, time
     datasets/<d>.json     splits and sizes          studies.db        Optuna studies (SQLite default)
     trials/<d>/<l>.csv    every trial of a study    runs/<d>/<l>/seed<k>.json  one final run each
     runs.jsonl            all runs, one a line      per_class.csv     per-class test metrics, all runs
 
-Every file is written to a temporary name and renamed into place (``os.replace``), so a killed
-process leaves either the old file or the new one, never half of one. One file per final run lets
-a rerun skip what is stored and lets many workers write side by side.
+One file per final run lets a rerun skip what is stored and lets many workers write side by side.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-import os
-import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_umask()
-"""What a plain ``open(path, "w")`` would give; mkstemp's 0600 would hide results from others."""
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(handle, _FILE_MODE)
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _sync_folder(path.parent)
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the rename itself durable (a power cut after it keeps the new file); best effort:
-    some file systems cannot sync a folder."""
-    try:
-        handle = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass
-    finally:
-        os.close(handle)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def to_json(value: Any) -> str:
-    """Stable JSON (sorted keys; NaN written as null so that every JSON reader accepts it)."""
-    return json.dumps(_finite(value), sort_keys=True, indent=1, allow_nan=False)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
-def atomic_write_json(path: Path, value: Any) -> None:
-    atomic_write_text(path, to_json(value) + "\n")
-
-
-def atomic_write_csv(path: Path, frame: pd.DataFrame) -> None:
-    atomic_write_text(path, frame.to_csv(index=False))
-
-
-def fingerprint(value: Any) -> str:
-    """A short hash of a JSON-able value: equal settings give equal fingerprints."""
-    text = json.dumps(_finite(value), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-
-
-def safe_name(name: str) -> str:
-    """``name`` made safe as one path component."""
-    cleaned = re.sub(r"[^A-Za-z0-9._=+-]+", "_", name).strip("._")
-    return cleaned or "_"
+from lossbench.store.io import (
+    _finite,
+    atomic_write_csv,
+    atomic_write_json,
+    atomic_write_text,
+    safe_name,
+)
 
 
 class ResultStore:
@@ -178,19 +96,3 @@ def per_class_frame(records: list[dict]) -> pd.DataFrame:
     columns = ["dataset", "loss", "seed", "class_index", "class_name", "train_count", "group",
                "precision", "recall", "f1", "support"]
     return pd.DataFrame(rows, columns=columns)
-
-
-def redact(url: str) -> str:
-    """A storage URL with its password replaced by ``***`` (safe to print, log and store).
-
-    The user-info ends at the last ``@`` before the host, so a raw ``@`` or ``/`` inside the
-    password is masked too; a ``password=`` query parameter (libpq's) is masked as well.
-    """
-    scheme, sep, rest = url.partition("://")
-    if sep:
-        at = rest.rfind("@")
-        if at >= 0 and ":" in rest[:at]:
-            user = rest[:at].split(":", 1)[0]
-            rest = f"{user}:***@{rest[at + 1:]}"
-        url = f"{scheme}{sep}{rest}"
-    return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)

@@ -12,26 +12,28 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from lossbench.data import DatasetEntry, dev_view, parse_dataset, with_options
-from lossbench.device import resolve_device, set_threads
+from lossbench.config.datasets import DatasetEntry, parse_dataset, with_options
+from lossbench.config.losses import resolve_losses
+from lossbench.config.plan import LossEntry, StudyPlan
+from lossbench.config.suite import Suite, load_suite
+from lossbench.engine.data import train_val_view
+from lossbench.engine.device import resolve_device, set_threads
+from lossbench.engine.models import model_name_for
 from lossbench.errors import UserError
-from lossbench.loss_space import resolve_losses
-from lossbench.models import model_name_for
+from lossbench.pipeline.suite_run import check_workers, default_storage, load_prepared
 from lossbench.progress import Progress
-from lossbench.runner import check_workers, default_storage, load_prepared
-from lossbench.store import atomic_write_csv, redact, safe_name
-from lossbench.suite import LossEntry, Suite, load_suite
-from lossbench.tune import (
-    StudyPlan,
+from lossbench.redaction import redact
+from lossbench.store import atomic_write_csv, safe_name
+from lossbench.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, open_storage
+from lossbench.tuning.study import (
     best_params,
     finished_trials,
     open_study,
     quiet_optuna,
-    run_trials,
     trials_frame,
 )
-from lossbench.tune_storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, open_storage
-from lossbench.tune_workers import STORAGE_ENV, spawn, wait_all
+from lossbench.tuning.trials import run_trials
+from lossbench.tuning.workers import STORAGE_ENV, spawn, wait_all
 
 
 @dataclass
@@ -119,7 +121,7 @@ def tune_single(request: TuneRequest) -> dict:
     storage = open_storage(storage_url, request.heartbeat_interval, request.grace_period)
     quiet_optuna()
     prepared = load_prepared(entry, budget.data_seed, request.cache_dir)
-    data = dev_view(prepared).to(device)
+    data = train_val_view(prepared).to(device)
     del prepared  # tuning never needs the test split
     plan = StudyPlan(suite=suite.name, dataset=entry, loss=loss,
                      model=model_name_for(data.kind, suite.model, entry.model),

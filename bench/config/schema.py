@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lossbench.validate import field
+from lossbench.config.fields import field
 
 FEATURE_MODELS = ("linear", "mlp")
 IMAGE_MODELS = ("mlp", "linear", "small_cnn", "resnet32", "resnet18")

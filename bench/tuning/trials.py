@@ -1,0 +1,154 @@
+"""Running trials: the objective (sample, train, report, prune) and ``run_trials``, which any
+number of workers run on one study until it holds exactly the target of finished trials."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable
+
+import optuna
+import torch
+from lossbench.config.plan import StudyPlan
+from lossbench.engine.data import TrainValData
+from lossbench.engine.train import train
+from lossbench.tuning import storage, workers
+from lossbench.tuning.space import sample_params
+from lossbench.tuning.storage import GRACE_PERIOD, RetryDeadWorkerTrial
+from lossbench.tuning.study import FINISHED, sampler_for
+from optuna.trial import TrialState
+
+
+def make_objective(plan: StudyPlan, data: TrainValData,
+                   device: torch.device) -> Callable[[optuna.Trial], float]:
+    """The Optuna objective: sample, train, report each epoch, return validation macro-F1."""
+
+    def objective(trial: optuna.Trial) -> float:
+        params = sample_params(trial, plan)
+        # A point already trained (fixed lr and weight decay and nothing else to tune, or a
+        # repeated categorical draw) trains with the same seed to the same score: reuse it.
+        complete = (optuna.trial.TrialState.COMPLETE,)
+        for done in trial.study.get_trials(deepcopy=False, states=complete):
+            if done.params == trial.params:
+                trial.set_user_attr("repeat_of", done.number)
+                return float(done.value)
+
+        def report(epoch: int, score: float) -> None:
+            trial.report(score, epoch)
+            if trial.should_prune():
+                reason = f"median pruner after epoch {epoch} (validation macro-F1 {score:.4f})"
+                trial.set_user_attr("pruned_reason", reason)
+                raise optuna.TrialPruned(reason)
+
+        result = train(data, plan.recipe(params), plan.budget.tune_seed, device, on_epoch=report)
+        trial.set_user_attr("train_seconds", result.seconds)
+        if result.diverged:
+            trial.set_user_attr("pruned_reason", f"diverged: {result.diverged}")
+            raise optuna.TrialPruned(f"diverged: {result.diverged}")
+        return result.best_score
+
+    return objective
+
+
+class SurplusTrial(Exception):
+    """A trial that started when the study's target was already met by earlier trials."""
+
+
+def _finished_or_ahead(study: optuna.Study, number: int) -> int:
+    """Finished trials, plus running ones numbered below ``number`` (they may finish first)."""
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.state in FINISHED or (t.state == TrialState.RUNNING and t.number < number))
+
+
+class _QuietSurplus(logging.Filter):
+    """Optuna logs every failed trial with its traceback; a surplus trial is no failure."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], SurplusTrial))
+
+
+logging.getLogger("optuna.study._optimize").addFilter(_QuietSurplus())
+
+
+def run_trials(study: optuna.Study, plan: StudyPlan, data: TrainValData, device: torch.device,
+               target: int, after_trial: Callable[[optuna.Study], None] | None = None,
+               poll_seconds: float = 1.0, grace_period: float = GRACE_PERIOD) -> int:
+    """Run trials until the study holds ``target`` finished ones; returns how many ran here.
+
+    Any number of workers, in this process or others, may run this on one study. Before each
+    trial a worker counts finished and running trials: at the target it stops; when running
+    trials would reach it, it waits (one of them may die and need a replacement). Two workers
+    that pass the count together are told apart by trial number: a trial whose lower-numbered
+    running and finished trials already reach the target is a surplus, marked FAIL before it
+    trains (user attribute ``surplus``), so the study ends with exactly ``target`` finished trials.
+    A trial whose worker died is failed and queued again: by the heartbeat of a database storage,
+    from this machine's process table at start (and between trials on a journal file), and when
+    no worker claimed it within ``grace_period`` seconds.
+    """
+    objective = make_objective(plan, data, device)
+    worker = workers.identity()
+    retry = RetryDeadWorkerTrial()
+    has_heartbeat = not storage.is_journal_storage(study)
+    workers.fail_dead_trials(study, retry, grace_period)  # a resumed run frees its own
+    outcome: dict[str, bool] = {}
+
+    def guarded(trial: optuna.Trial) -> float:
+        outcome["trial_id"] = storage.trial_id(trial)
+        trial.set_user_attr(workers.WORKER_ATTR, worker)
+        if _finished_or_ahead(study, trial.number) >= target:
+            outcome["surplus"] = True
+            trial.set_user_attr("surplus", f"the study already had {target} trials finished or "
+                                           "under way when this one started; not run")
+            raise SurplusTrial()
+        try:
+            return objective(trial)
+        except optuna.TrialPruned:
+            raise
+        except optuna.exceptions.UpdateFinishedTrialError:
+            outcome["taken"] = True  # declared dead by another worker while it trained
+            raise
+        except BaseException as error:  # Optuna marks it FAIL; the trials table says why
+            outcome["failed"] = True
+            message = (str(error).splitlines() or [""])[0]
+            trial.set_user_attr("failed_reason", f"{type(error).__name__}: {message}".rstrip(": "))
+            raise
+
+    ran = 0
+    while True:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # no-op without a heartbeat
+        workers.fail_dead_trials(study, retry, grace_period, local=not has_heartbeat)
+        trials = study.get_trials(deepcopy=False)
+        finished = sum(t.state in FINISHED for t in trials)
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        if finished >= target:
+            return ran
+        if finished + running >= target:
+            time.sleep(poll_seconds)  # others' trials may fill the target, or die
+            continue
+        study.sampler = sampler_for(plan, finished + running)
+        outcome.clear()
+        try:
+            study.optimize(guarded, n_trials=1, catch=(SurplusTrial,))
+        except Exception:
+            # This worker was alive, but another one saw no heartbeat within the grace period
+            # (a stalled network or database), failed its trial and queued it again: Optuna
+            # refuses the late result; it is dropped and this worker goes on with the study.
+            if not (outcome.get("taken") or _failed_by_others(study, outcome)):
+                raise
+            continue
+        if not outcome.get("surplus"):
+            ran += 1
+            if after_trial is not None:
+                after_trial(study)
+
+
+def _failed_by_others(study: optuna.Study, outcome: dict) -> bool:
+    """True when this worker's trial ended FAIL although its objective did not fail."""
+    if "trial_id" not in outcome or outcome.get("failed") or outcome.get("surplus"):
+        return False
+    return storage.trial_state(study, outcome["trial_id"]) == TrialState.FAIL
+
+
