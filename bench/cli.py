@@ -14,7 +14,7 @@ import sys
 
 from lossbench.redaction import hide_secrets
 
-COMMANDS = ("run", "tune", "report", "timing", "losses", "datasets")
+COMMANDS = ("run", "tune", "report", "timing", "losses", "datasets", "gpu_check")
 
 
 class _Parser(argparse.ArgumentParser):

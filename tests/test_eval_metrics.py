@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from lossbench.evaluation.metrics import (
     STANDARD_RULE,
-    THIRDS_RULE,
     calibration_bins,
     class_groups,
     classification_report,
@@ -40,12 +39,19 @@ def test_report_lists_every_class_even_one_never_predicted():
     assert report["confusion"] == [[2, 0, 0], [1, 1, 0], [0, 2, 0]]
 
 
-def test_groups_use_thresholds_or_thirds_and_say_which():
+def test_groups_use_the_standard_thresholds_only():
     groups, rule = class_groups([500, 101, 100, 20, 19, 1])
     assert groups == ["many", "many", "medium", "medium", "few", "few"] and rule == STANDARD_RULE
     groups, rule = class_groups([4000, 83, 2000, 400, 109, 90])  # no class below 20
-    assert rule == THIRDS_RULE
-    assert groups == ["many", "few", "many", "medium", "medium", "few"]
+    assert rule == STANDARD_RULE  # no fallback: "few" is empty, its score n/a
+    assert groups == ["many", "medium", "many", "many", "many", "medium"]
+
+
+def test_an_empty_group_scores_nan():
+    probs = np.eye(3)[[0, 1, 2, 0]]
+    report = classification_report(np.array([0, 1, 2, 0]), probs, [500, 300, 200])
+    assert math.isnan(report["summary"]["few_f1"]) and math.isnan(report["summary"]["medium_f1"])
+    assert report["summary"]["many_f1"] == 1.0
 
 
 def test_ece_of_known_bins():

@@ -29,10 +29,10 @@ def add_cache_option(parser) -> None:
                         help="decoded-image cache (default: $LOSSBENCH_CACHE or ~/.cache/lossbench)")
 
 
-def add_storage_options(parser, workers_help: str) -> None:
+def add_storage_options(parser, workers_help: str, default: int | None = 1) -> None:
     """``--storage``, ``--workers``, ``--heartbeat-interval`` and ``--grace-period``."""
     parser.add_argument("--storage", default=None, help=STORAGE_HELP)
-    parser.add_argument("--workers", type=int, default=1, help=workers_help)
+    parser.add_argument("--workers", type=int, default=default, help=workers_help)
     add_liveness_options(parser)
 
 

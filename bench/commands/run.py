@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-from lossbench.commands._options import add_liveness_options
-from lossbench.engine.device import DEVICE_CHOICES
+from lossbench.commands._options import (
+    add_cache_option,
+    add_device_options,
+    add_out_option,
+    add_storage_options,
+)
 
 
 def register(subparsers) -> None:
@@ -20,32 +25,49 @@ def register(subparsers) -> None:
     parser.add_argument("--root", type=Path, default=None,
                         help="data folder for the suite's datasets that take one (mask: the "
                              "folder holding train/images/)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="results folder (default: results/<suite name>)")
-    parser.add_argument("--device", default="auto",
-                        help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N (default: auto)")
-    parser.add_argument("--storage", default=None,
-                        help="Optuna storage: sqlite:///PATH, postgresql://USER@HOST/DB (many "
-                             "machines) or journal:PATH (several processes, one machine); "
-                             "default: $LOSSBENCH_STORAGE, else sqlite <results>/studies.db")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="worker processes on this machine: this one and N-1 that only "
-                             "tune, all on the same studies (default 1)")
+    add_out_option(parser)
+    add_device_options(parser)
+    add_storage_options(parser, default=None, workers_help="worker processes on this machine: this one and N-1 that only "
+                                "tune, all on the same studies (default: one per CPU core, at "
+                                "most 4, on a CPU; 1 on a GPU)")
     parser.add_argument("--tune-only", action="store_true",
                         help="only bring every study to its trials (a worker on another "
                              "machine); one run without it does the final runs and the report")
-    add_liveness_options(parser)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="decoded-image cache (default: $LOSSBENCH_CACHE or ~/.cache/lossbench)")
+    add_cache_option(parser)
     parser.add_argument("--losses", default=None,
-                        help="comma-separated subset of the suite's losses (e.g. ce,focal)")
+                        help="comma-separated subset of the suite's losses (e.g. ce,focal); "
+                             "the baselines run when ce is among them")
+    parser.add_argument("--datasets", default=None,
+                        help="comma-separated subset of the suite's datasets")
+    parser.add_argument("--replicates", type=int, default=None,
+                        help="override the suite's replicates")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="suite seed: shifts every replicate's draws (default: the suite's)")
     parser.add_argument("--trials", type=int, default=None, help="override the suite's trials")
     parser.add_argument("--epochs", type=int, default=None, help="override the suite's epochs")
-    parser.add_argument("--seeds", type=int, default=None, help="override the suite's seeds")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="override the suite's final runs per replicate")
     parser.add_argument("--no-progress", action="store_true", help="no progress display")
     parser.add_argument("--no-report", action="store_true", help="store results, skip the report")
     parser.set_defaults(func=_run)
+
+
+def default_workers(device: str) -> int:
+    """One worker per CPU core (at most 4) on a CPU, where the suites' small models run one
+    thread each; one on a GPU, which a single process keeps busy."""
+    if device.lower() not in ("auto", "cpu"):
+        return 1
+    if device.lower() == "auto":
+        import torch
+
+        if torch.cuda.is_available():
+            return 1
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else (os.cpu_count() or 1)))
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [name.strip() for name in text.split(",")] if text else None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -53,13 +75,15 @@ def _run(args: argparse.Namespace) -> int:
     from lossbench.pipeline.suite_run import RunOptions, run_suite
 
     overrides = {"root": args.root} if args.root is not None else {}
-    losses = [name.strip() for name in args.losses.split(",")] if args.losses else None
     suite = load_suite(args.suite, dataset_options=overrides).with_overrides(
-        losses=losses, trials=args.trials, epochs=args.epochs, seeds=args.seeds)
+        losses=_split(args.losses), datasets=_split(args.datasets), seed=args.seed,
+        trials=args.trials, epochs=args.epochs, seeds=args.seeds, replicates=args.replicates)
+    workers = args.workers if args.workers is not None else (
+        1 if args.tune_only else default_workers(args.device))
     options = RunOptions(out=args.out, device=args.device, storage=args.storage,
                          threads=args.threads, progress=not args.no_progress,
                          cache_dir=args.cache_dir, report=not args.no_report,
-                         workers=args.workers, worker_argv=_helper_argv(args),
+                         workers=workers, worker_argv=_helper_argv(args),
                          tune_only=args.tune_only, heartbeat_interval=args.heartbeat_interval,
                          grace_period=args.grace_period)
     root = run_suite(suite, options)
@@ -74,13 +98,12 @@ def _run(args: argparse.Namespace) -> int:
 def _helper_argv(args: argparse.Namespace) -> list[str]:
     """The command line of a ``--workers`` helper: the same suite and settings, tuning only (the
     storage URL goes by environment, so a password never shows in the process list)."""
-    argv = ["run", args.suite, "--tune-only", "--no-progress", "--no-report",
-            "--device", args.device, "--heartbeat-interval", str(args.heartbeat_interval),
-            "--grace-period", str(args.grace_period)]
-    for flag, value in (("--root", args.root), ("--out", args.out), ("--threads", args.threads),
-                        ("--cache-dir", args.cache_dir), ("--losses", args.losses),
-                        ("--trials", args.trials), ("--epochs", args.epochs),
-                        ("--seeds", args.seeds)):
-        if value is not None:
-            argv += [flag, str(value)]
-    return argv
+    from lossbench.pipeline.setup import helper_argv
+
+    return helper_argv(
+        ["run", args.suite, "--tune-only", "--no-progress", "--no-report", "--workers", "1"],
+        {"--device": args.device, "--heartbeat-interval": args.heartbeat_interval,
+         "--grace-period": args.grace_period, "--root": args.root, "--out": args.out,
+         "--threads": args.threads, "--cache-dir": args.cache_dir, "--losses": args.losses,
+         "--datasets": args.datasets, "--seed": args.seed, "--replicates": args.replicates,
+         "--trials": args.trials, "--epochs": args.epochs, "--seeds": args.seeds})

@@ -6,8 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from lossbench.commands._options import add_liveness_options
-from lossbench.engine.device import DEVICE_CHOICES
+from lossbench.commands._options import (
+    add_cache_option,
+    add_device_options,
+    add_out_option,
+    add_storage_options,
+)
 
 
 def register(subparsers) -> None:
@@ -31,22 +35,17 @@ def register(subparsers) -> None:
     parser.add_argument("--suite", default="default",
                         help="suite whose budget, model and optimiser to use (default: default)")
     parser.add_argument("--epochs", type=int, default=None, help="override the suite's epochs")
-    parser.add_argument("--storage", default=None,
-                        help="Optuna storage: sqlite:///PATH, postgresql://USER@HOST/DB (many "
-                             "machines) or journal:PATH (several processes, one machine); "
-                             "default: $LOSSBENCH_STORAGE, else sqlite <results>/studies.db")
     parser.add_argument("--study", default=None, help="study name (default: derived from suite, "
                                                       "dataset, loss and settings)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="worker processes on this machine, all on the one study (default 1)")
-    add_liveness_options(parser)
+    parser.add_argument("--replicate", type=int, default=0,
+                        help="the suite's replicate whose study to tune (its data draw and "
+                             "seeds; default 0)")
+    add_storage_options(parser, "worker processes on this machine, all on the one study "
+                                "(default 1)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, default=None,
-                        help="results folder (default: results/<suite name>)")
-    parser.add_argument("--device", default="auto",
-                        help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N (default: auto)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--cache-dir", type=Path, default=None, help="decoded-image cache")
+    add_out_option(parser)
+    add_device_options(parser)
+    add_cache_option(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress display")
     parser.set_defaults(func=_run)
 
@@ -62,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
         device=args.device, threads=args.threads, cache_dir=args.cache_dir,
         progress=not args.no_progress, workers=args.workers,
         heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period,
-        worker=args.worker)
+        replicate=args.replicate, worker=args.worker)
     try:
         result = tune_single(request)
     except NoCompleteTrial as error:  # a result, not bad input: exit 1

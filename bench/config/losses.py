@@ -10,6 +10,12 @@ from typing import Any
 
 from lossbench.errors import UserError, unknown_name
 
+BASELINES = ("ce+posthoc", "ce+balanced_sampling")
+"""The protocol's baselines (rows of every table, never losses of the registry):
+``ce+posthoc`` is each replicate's cross-entropy model with its logits shifted by −τ·log π, τ chosen
+on validation (Menon et al. 2021; no training); ``ce+balanced_sampling`` is cross-entropy trained on
+class-balanced batches, tuned with the same budget as every loss."""
+
 SHARED_PARAMS = ("lr", "weight_decay")
 """Parameters every loss tunes; a loss parameter may not reuse these names."""
 
@@ -66,3 +72,19 @@ def description(name: str) -> dict:
     loss = info(name)
     return {"name": name, "description": getattr(loss, "description", ""),
             "reference": getattr(loss, "reference", "")}
+
+
+def resolve_baselines(value: Any, losses: list[str]) -> list[str]:
+    """The baselines a suite asks for: ``"all"`` (the default: both, when ``ce`` runs), ``[]``
+    or a list of ``BASELINES``; both need cross-entropy among the losses."""
+    if value == "all":
+        return list(BASELINES) if "ce" in losses else []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UserError(f"baselines must be \"all\" or a list of {', '.join(BASELINES)}, "
+                        f"got {value!r}")
+    for name in value:
+        if name not in BASELINES:
+            raise unknown_name("baseline in baselines:", name, BASELINES)
+    if value and "ce" not in losses:
+        raise UserError(f"baselines {value!r} need cross-entropy ('ce') among the losses")
+    return [name for name in BASELINES if name in value]

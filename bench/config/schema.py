@@ -24,8 +24,14 @@ class Budget:
     epochs: int = field(10, min=1, max=10_000)
     batch_size: int = field(128, min=1, max=1_000_000)
     eval_batch_size: int = field(2048, min=1, max=1_000_000)
-    seeds: int = field(3, min=1, max=1_000)
-    """Final runs per loss with the best parameters (seeds 0 … seeds-1 change order and init)."""
+    replicates: int = field(1, min=1, max=1_000)
+    """Replicates of the whole protocol: replicate r re-draws the resampled train pool, the
+    validation split (and the test split where the source has no official one), the tuning seed
+    and the final seeds, and every loss is tuned afresh in it. Intervals and tests are over
+    replicates; below 5 the verdict is "undecided"."""
+    seeds: int = field(1, min=1, max=1_000)
+    """Final runs per loss and replicate with the replicate's best parameters (their mean is the
+    replicate's value)."""
     data_seed: int = field(0, min=0)
     """Seed of the resampling and the splits: the same data for every loss and every run."""
     tune_seed: int = field(0, min=0)
@@ -51,9 +57,10 @@ class ModelConfig:
     augment: str = field("none", choices=("none", "flip", "flip_crop"))
     """Image augmentation on the device: horizontal flip, and a random crop of the image padded by
     an eighth of its side (4 pixels at 32×32, as in the CIFAR recipe)."""
-    cosine_head: tuple[str, ...] = field(())
+    cosine_head: tuple[str, ...] = field(("ldam",))
     """Losses trained with a cosine-normalised last layer (LDAM's reference model uses one for
-    ``ldam``, whose scale s multiplies cosine logits there); the other losses keep a linear one."""
+    ``ldam``, whose scale s multiplies cosine logits there, so it is the default here too); the
+    other losses keep a linear one."""
     compile: bool = field(False)
     """``torch.compile`` the model on CUDA (a one-off compile cost per model, faster epochs)."""
 

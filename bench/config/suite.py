@@ -26,13 +26,15 @@ from typing import Any
 import tomllib
 from lossbench.config.datasets import DatasetEntry, parse_dataset, with_options
 from lossbench.config.fields import build_config
-from lossbench.config.losses import check_fixed_params, resolve_losses
+from lossbench.config.losses import check_fixed_params, resolve_baselines, resolve_losses
 from lossbench.config.plan import LossEntry
 from lossbench.config.schema import Budget, ModelConfig, OptimConfig
 from lossbench.errors import UserError, nearest, unknown_name
 
-TOP_KEYS = ("name", "description", "losses", "budget", "model", "optim", "cpu", "loss_params",
-            "datasets")
+TOP_KEYS = ("name", "description", "seed", "losses", "baselines", "rope", "budget", "model",
+            "optim", "cpu", "loss_params", "datasets")
+ROPE = 0.01
+"""Default region of practical equivalence: ±0.01 test macro-F1 (one point)."""
 CPU_KEYS = ("budget", "model", "optim", "dataset_options", "threads")
 
 
@@ -54,6 +56,22 @@ class Suite:
     """Torch threads on a CPU (``[cpu] threads``) unless --threads says otherwise."""
     budget_overrides: dict = dataclasses.field(default_factory=dict)
     """Budget keys given on the command line: they win over the suite's and the datasets'."""
+    seed: int = 0
+    """Shifts the seeds of every replicate: another ``seed`` reruns the benchmark on fresh
+    draws (data, splits, tuning, training)."""
+    baselines: tuple[str, ...] = ()
+    """The protocol's baselines that run (``ce+posthoc``, ``ce+balanced_sampling``)."""
+    rope: float = ROPE
+    """Half-width of the region of practical equivalence of test macro-F1."""
+
+    @property
+    def trained(self) -> tuple[LossEntry, ...]:
+        """What gets a study of its own: the losses, then the trained baselines."""
+        extra = tuple(LossEntry(name="ce+balanced_sampling", fixed=dict(ce.fixed), loss="ce",
+                                sampling="balanced", baseline=True)
+                      for ce in self.losses if ce.name == "ce"
+                      and "ce+balanced_sampling" in self.baselines)
+        return self.losses + extra
 
     def for_device(self, device_type: str) -> Suite:
         """This suite with the ``[cpu]`` overrides applied when ``device_type`` is ``"cpu"``."""
@@ -64,9 +82,25 @@ class Suite:
         return dataclasses.replace(self, datasets=datasets,
                                    **_config_parts(self.cpu_overrides, "cpu", self))
 
-    def with_overrides(self, losses: list[str] | None = None, **budget: int | None) -> Suite:
-        """This suite with a subset of its losses and budget keys from the command line."""
+    def with_overrides(self, losses: list[str] | None = None,
+                       datasets: list[str] | None = None, seed: int | None = None,
+                       **budget: int | None) -> Suite:
+        """This suite with a subset of its losses or datasets, another ``seed`` and budget keys
+        from the command line. The baselines need cross-entropy: a subset without ``ce`` has
+        none."""
         suite = self
+        if seed is not None:
+            if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 1_000_000:
+                raise UserError(f"--seed must be a whole number from 0 to 1000000, got {seed!r}")
+            suite = dataclasses.replace(suite, seed=seed)
+        if datasets:
+            names = [entry.name for entry in self.datasets]
+            for name in datasets:
+                if name not in names:
+                    raise unknown_name(f"dataset for --datasets (suite {self.name!r} has):", name,
+                                       names)
+            suite = dataclasses.replace(
+                suite, datasets=tuple(e for e in self.datasets if e.name in datasets))
         given = {k: v for k, v in budget.items() if v is not None}
         if given:
             build_config(Budget, given, "command line")  # validate names and limits
@@ -77,7 +111,8 @@ class Suite:
                 if name not in names:
                     raise unknown_name(f"loss for --losses (suite {self.name!r} has):", name, names)
             suite = dataclasses.replace(
-                suite, losses=tuple(e for e in self.losses if e.name in losses))
+                suite, losses=tuple(e for e in self.losses if e.name in losses),
+                baselines=self.baselines if "ce" in losses else ())
         return suite
 
     def budget_for(self, entry: DatasetEntry) -> Budget:
@@ -162,8 +197,16 @@ def _parse_table(table: dict, default_name: str, text: str, dataset_options: dic
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
                                 or not 1 <= threads <= 1024):
         raise UserError(f"cpu.threads must be a whole number from 1 to 1024, got {threads!r}")
+    seed = table.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 1_000_000:
+        raise UserError(f"seed must be a whole number from 0 to 1000000, got {seed!r}")
+    rope = table.get("rope", ROPE)
+    if isinstance(rope, bool) or not isinstance(rope, (int, float)) or not 0 <= rope < 1:
+        raise UserError(f"rope must be a number in [0, 1), got {rope!r}")
+    baselines = resolve_baselines(table.get("baselines", "all"), [e.name for e in losses])
     return Suite(name=name, description=description, datasets=datasets, losses=losses,
-                 cpu_overrides=cpu, source_text=text, cpu_threads=threads, **parts)
+                 cpu_overrides=cpu, source_text=text, cpu_threads=threads, seed=seed,
+                 baselines=tuple(baselines), rope=float(rope), **parts)
 
 
 def _config_parts(table: dict, prefix: str, base: Suite | None) -> dict:

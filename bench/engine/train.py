@@ -33,6 +33,8 @@ class FitResult:
     """What training produced; ``model`` holds the selected epoch's weights."""
 
     model: nn.Module
+    loss_fn: nn.Module | None = None
+    """The loss trained with (evaluation reads its logit transform, e.g. LDAM's scale)."""
     history: list[dict] = field(default_factory=list)
     best_epoch: int | None = None
     best_score: float = float("nan")
@@ -76,9 +78,20 @@ def predict_logits(model: nn.Module, data: TrainValData, x: torch.Tensor, device
     return torch.cat(outputs) if outputs else torch.zeros(0, data.num_classes)
 
 
-def _batches(n: int, batch_size: int, device: torch.device) -> list[torch.Tensor]:
-    """Shuffled index batches; a last batch of one example is dropped (batch norm needs two)."""
-    order = torch.randperm(n).to(device)
+def balanced_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Row weights 1 / n_{y_i}: every class is equally likely to be drawn (class-balanced
+    sampling, the re-sampling baseline of the long-tail literature)."""
+    counts = torch.bincount(labels.cpu(), minlength=num_classes).double().clamp_min(1)
+    return (1.0 / counts)[labels.cpu()]
+
+
+def _batches(n: int, batch_size: int, device: torch.device,
+             weights: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """Shuffled index batches (with ``weights``: n rows drawn with replacement in proportion to
+    them, the same number of steps an epoch); a last batch of one example is dropped (batch norm
+    needs two)."""
+    order = torch.randperm(n) if weights is None else torch.multinomial(weights, n, True)
+    order = order.to(device)
     batches = list(torch.split(order, batch_size))
     if len(batches) > 1 and len(batches[-1]) < 2:
         batches.pop()
@@ -106,15 +119,17 @@ def train(data: TrainValData, recipe: Recipe, seed: int, device: torch.device,
     optimizer = make_optimizer(model, recipe.optim, recipe.lr, recipe.weight_decay)
     schedule = make_schedule(optimizer, recipe.optim, epochs, steps_per_epoch)
     epoch_hook = getattr(loss_fn, "on_epoch_start", None)
+    row_weights = balanced_weights(data.train.y, data.num_classes) \
+        if recipe.sampling == "balanced" else None
     check_every = 1 if device.type == "cpu" else 16
-    result = FitResult(model=model)
+    result = FitResult(model=model, loss_fn=loss_fn)
     best_state: dict | None = None
     for epoch in range(epochs):
         if epoch_hook is not None:
             epoch_hook(epoch, epochs)
         model.train()
         total = torch.zeros((), device=device)
-        batches = _batches(len(data.train), budget.batch_size, device)
+        batches = _batches(len(data.train), budget.batch_size, device, row_weights)
         for step, index in enumerate(batches):
             inputs = _prepare_inputs(data, augment(data.train.x[index], recipe.model_config.augment),
                                      device)

@@ -18,9 +18,8 @@ from sklearn.metrics import (
 
 ECE_BINS = 15
 GROUP_NAMES = ("many", "medium", "few")
-STANDARD_RULE = "many > 100, medium 20-100, few < 20 training images"
-THIRDS_RULE = ("thirds of the classes by training count (the standard thresholds, "
-               "many > 100, medium 20-100, few < 20, leave a group empty here)")
+STANDARD_RULE = ("many > 100, medium 20-100, few < 20 training images (a group without a class "
+                 "is n/a)")
 
 
 def _numpy(values) -> np.ndarray:
@@ -34,20 +33,12 @@ def macro_f1(y_true, y_pred, num_classes: int) -> float:
 
 
 def class_groups(train_counts: list[int]) -> tuple[list[str], str]:
-    """Each class's group (many/medium/few) and the rule used to make them.
-
-    The standard thresholds apply when all three groups get a class; otherwise the classes are cut
-    into thirds by training count (most first), which the returned rule says.
-    """
+    """Each class's group by the standard thresholds (many > 100, medium 20–100, few < 20
+    training images; Liu et al. 2019) and the rule. A group with no class is left empty (its
+    score is n/a): no fallback that would call a 115-image class "few"."""
     counts = np.asarray(train_counts)
     standard = np.where(counts > 100, "many", np.where(counts >= 20, "medium", "few"))
-    if all((standard == g).any() for g in GROUP_NAMES):
-        return standard.tolist(), STANDARD_RULE
-    order = np.argsort(-counts, kind="stable")
-    groups = np.empty(len(counts), dtype=object)
-    for name, members in zip(GROUP_NAMES, np.array_split(order, 3)):
-        groups[members] = name
-    return groups.tolist(), THIRDS_RULE
+    return standard.tolist(), STANDARD_RULE
 
 
 def calibration_bins(probs: np.ndarray, y_true: np.ndarray, bins: int = ECE_BINS) -> dict:

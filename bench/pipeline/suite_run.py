@@ -1,15 +1,16 @@
 """``lossbench run``: a whole suite, from data to report, resumable at every stage.
 
-For each dataset: prepare the data once (the same for every loss and run), tune every loss (a study
-that already holds the budget's trials runs nothing), then retrain each loss's best parameters over
-the suite's seeds and score them on the test split (a run already stored is not redone). Tuning of
-all losses of a dataset ends before its test split is first read. Then the aggregate tables and
-the report are written.
+First a preflight: every dataset of the suite is built (replicate 0) and every loss constructed
+for it, so a dataset that cannot be built stops the run before any training, with its name.
+Then for each dataset and each replicate r: prepare replicate r's data (its resampled train pool,
+validation split and, where the source has none of its own, test split), tune every loss and
+trained baseline in a study of its own (a study that holds the budget's trials runs nothing),
+and only then retrain each one's chosen parameters with the replicate's final seeds and score
+them on the test split (a run already stored is not redone). Then the summaries and the report.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,31 +18,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import optuna
-import torch
 from lossbench import environment
 from lossbench.config.datasets import DatasetEntry
-from lossbench.config.plan import StudyPlan
+from lossbench.config.losses import info as loss_info
+from lossbench.config.plan import StudyPlan, replicate_budget
 from lossbench.config.suite import Suite
 from lossbench.engine.data import TrainValData, train_val_view
-from lossbench.engine.device import resolve_device, set_threads
+from lossbench.engine.device import resolve_device
 from lossbench.engine.models import model_name_for
 from lossbench.errors import UserError
-from lossbench.evaluation.final import final_run, final_seeds
+from lossbench.evaluation.final import POSTHOC, final_run, final_seeds
+from lossbench.pipeline.setup import Session, helpers, load_prepared, open_session, tune_study
 from lossbench.progress import Progress
 from lossbench.redaction import redact
-from lossbench.store import ResultStore, atomic_write_csv, atomic_write_text, fingerprint, safe_name
-from lossbench.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, open_storage
-from lossbench.tuning.study import (
-    NoCompleteTrial,
-    best_params,
-    finished_trials,
-    open_study,
-    quiet_optuna,
-    trials_frame,
-)
-from lossbench.tuning.trials import run_trials
-from lossbench.tuning.workers import STORAGE_ENV, spawn, wait_all
+from lossbench.store import ResultStore, fingerprint
+from lossbench.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
+from lossbench.tuning.study import NoCompleteTrial, best_params, trials_frame
 
 
 @dataclass
@@ -55,7 +47,6 @@ class RunOptions:
     progress: bool = True
     cache_dir: Path | None = None
     report: bool = True
-    notes: list[str] = field(default_factory=list)
     workers: int = 1
     """Worker processes on this machine: this one and ``workers - 1`` tuning-only helpers."""
     worker_argv: list[str] = field(default_factory=list)
@@ -67,75 +58,79 @@ class RunOptions:
     grace_period: int = GRACE_PERIOD
 
 
-def check_workers(workers: int) -> None:
-    """``--workers``: a whole number from 1 to 256."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
-        raise UserError(f"--workers must be a whole number from 1 to 256, got {workers!r}")
-
-
-def default_storage(root: Path) -> str:
-    """The suite's SQLite study file, ``<results>/studies.db`` (relative paths stay relative, so
-    no home folder ends up in a committed report)."""
-    root.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(root / 'studies.db').as_posix()}"
-
-
-def load_prepared(entry: DatasetEntry, seed: int, cache_dir: Path | None) -> Any:
-    """``lossbench.datasets.prepare`` for one suite entry (the one place data is loaded)."""
-    from lossbench.datasets import prepare
-
-    return prepare(entry.spec, seed=seed, cache_dir=cache_dir)
-
-
-def plans_for(suite: Suite, entry: DatasetEntry, data: TrainValData) -> list[StudyPlan]:
-    """One study plan per loss of the suite, for dataset ``entry``."""
+def plans_for(suite: Suite, entry: DatasetEntry, data: TrainValData,
+              replicate: int = 0) -> list[StudyPlan]:
+    """One study plan per loss and trained baseline of the suite, for replicate ``replicate``
+    of dataset ``entry``."""
     model = model_name_for(data.kind, suite.model, entry.model)
-    return [StudyPlan(suite=suite.name, dataset=entry, loss=loss, model=model,
-                      budget=suite.budget_for(entry), model_config=suite.model, optim=suite.optim)
-            for loss in suite.losses]
+    budget = replicate_budget(suite.budget_for(entry), suite.seed, replicate)
+    return [StudyPlan(suite=suite.name, dataset=entry, loss=loss, model=model, budget=budget,
+                      model_config=suite.model, optim=suite.optim, replicate=replicate)
+            for loss in suite.trained]
 
 
-def tune_all(plans: list[StudyPlan], data: TrainValData, device: torch.device,
-             storage: str | optuna.storages.BaseStorage, store: ResultStore, progress: Progress,
-             storage_url: str | None = None, grace_period: int = GRACE_PERIOD) -> dict[str, dict]:
+def replicate_data(suite: Suite, entry: DatasetEntry, replicate: int,
+                   cache_dir: Path | None) -> Any:
+    """Replicate ``replicate``'s prepared data of ``entry`` (its own resampling and splits)."""
+    budget = replicate_budget(suite.budget_for(entry), suite.seed, replicate)
+    return load_prepared(entry, budget.data_seed, cache_dir)
+
+
+def preflight(suite: Suite, cache_dir: Path | None) -> None:
+    """Build every dataset (replicate 0) and every loss for it before anything trains; the
+    error names the dataset."""
+    from lossbench.losses import build_loss
+
+    for entry in suite.datasets:
+        try:
+            prepared = replicate_data(suite, entry, 0, cache_dir)
+            counts = [int(c) for c in prepared.train_counts]
+            for loss in suite.trained:
+                params = {k: v for k, v in loss.fixed.items()}
+                build_loss(loss.registry_name, num_classes=len(counts), class_counts=counts,
+                           **params)
+        except UserError as error:
+            raise UserError(f"dataset {entry.name!r} cannot be built: {error}") from None
+
+
+def tune_all(plans: list[StudyPlan], data: TrainValData, session: Session,
+             progress: Progress) -> dict[str, dict]:
     """Tune every plan to the budget's trials; returns the chosen trial of each loss."""
     chosen = {}
-    storage_url = storage_url or (storage if isinstance(storage, str) else "")
     for plan in plans:
-        study = open_study(plan, storage)
-        target = plan.budget.trials
-        shown = [min(target, len(finished_trials(study)))]
-        progress.advance(shown[0])
-
-        def show(current, plan=plan, target=target, shown=shown):
-            done = min(len(finished_trials(current)), target)
-            progress.advance(done - shown[0])  # other workers' trials count too
-            shown[0] = done
-            best = max((t.value for t in finished_trials(current)
-                        if t.state.name == "COMPLETE"), default=None)
-            progress.show(plan.dataset.name, plan.loss.name,
-                          f"trial {min(done + 1, target)}/{target}", best)
-
-        show(study)
-        run_trials(study, plan, data, device, target, after_trial=show, grace_period=grace_period)
-        show(study)
-        folder = Path("trials") / safe_name(plan.dataset.name)
-        atomic_write_csv(store.path(str(folder / f"{safe_name(plan.loss.name)}.csv")),
-                         trials_frame(study))
-        record = {"study": study.study_name, "storage": redact(storage_url), "trials": target,
-                  "fingerprint": plan.fingerprint}
+        label = f"{plan.loss.name} r{plan.replicate}"
+        study, _ = tune_study(plan, data, session, plan.budget.trials, progress, label)
+        name, store = plan.loss.name, session.store
+        store.write_csv(store.trials_csv(plan.dataset.name, name, plan.replicate),
+                        trials_frame(study))
+        record = {"study": study.study_name, "storage": redact(session.storage_url),
+                  "trials": plan.budget.trials, "fingerprint": plan.fingerprint,
+                  "replicate": plan.replicate, "search_space": search_space(plan)}
         try:
-            params, value, number = best_params(study, target)
+            params, value, number = best_params(study, plan.budget.trials)
             record.update(params=params, val_macro_f1=value, trial=number)
-            progress.note(f"{plan.dataset.name} | {plan.loss.name}: best validation macro-F1 "
+            progress.note(f"{plan.dataset.name} | {label}: best validation macro-F1 "
                           f"{value:.4f} (trial {number}) with "
                           + ", ".join(f"{k}={_short(v)}" for k, v in params.items()))
         except NoCompleteTrial as error:  # every trial diverged: report it, retrain nothing
             record["failed"] = str(error)
-            progress.note(f"{plan.dataset.name} | {plan.loss.name}: tuning failed: {error}")
-        chosen[plan.loss.name] = record
-        store.write_json(str(folder / f"{safe_name(plan.loss.name)}.json"), record)
+            progress.note(f"{plan.dataset.name} | {label}: tuning failed: {error}")
+        chosen[name] = record
+        store.write_json(store.chosen_json(plan.dataset.name, name, plan.replicate), record)
     return chosen
+
+
+def search_space(plan: StudyPlan) -> dict[str, dict]:
+    """The ranges the study searched, as JSON (the report flags choices near a bound)."""
+    space = {"lr": {"kind": "float", "low": plan.optim.lr[0], "high": plan.optim.lr[1],
+                    "log": True},
+             "weight_decay": {"kind": "float", "low": plan.optim.weight_decay[0],
+                              "high": plan.optim.weight_decay[1], "log": True}}
+    for name, spec in dict(loss_info(plan.loss.registry_name).search_space).items():
+        if name not in plan.loss.fixed:
+            space[name] = {"kind": spec.kind, "low": spec.low, "high": spec.high,
+                           "log": bool(spec.log), "choices": list(spec.choices)}
+    return space
 
 
 def _short(value: Any) -> str:
@@ -143,34 +138,39 @@ def _short(value: Any) -> str:
 
 
 def final_all(plans: list[StudyPlan], chosen: dict[str, dict], data: TrainValData, prepared: Any,
-              device: torch.device, store: ResultStore, progress: Progress) -> list[tuple]:
-    """Retrain every loss's best parameters over the seeds and score on test; skip stored runs."""
-    keys = []
+              session: Session, progress: Progress, posthoc: bool = False,
+              suite_seed: int = 0) -> None:
+    """Retrain every loss's chosen parameters with the replicate's final seeds and score on test
+    (with ``posthoc``, the cross-entropy run also gives the ``ce+posthoc`` record); stored runs
+    are skipped."""
+    store = session.store
     for plan in plans:
         if "failed" in chosen[plan.loss.name]:
             progress.advance(plan.budget.seeds)
             continue
         params = chosen[plan.loss.name]["params"]
-        for seed in final_seeds(plan.budget.seeds):
-            keys.append((plan.dataset.name, plan.loss.name, seed))
+        with_posthoc = posthoc and plan.loss.name == "ce"
+        for seed in final_seeds(plan.budget.seeds, plan.replicate, suite_seed):
             run_fingerprint = fingerprint({"plan": plan.settings(), "params": params,
                                            "seed": seed})
-            if store.load_run(plan.dataset.name, plan.loss.name, seed, run_fingerprint):
+            stored = store.load_run(plan.dataset.name, plan.loss.name, plan.replicate, seed,
+                                    run_fingerprint)
+            if stored and (not with_posthoc or store.load_run(
+                    plan.dataset.name, POSTHOC, plan.replicate, seed, f"{run_fingerprint}+posthoc")):
                 progress.advance()
                 continue
-            progress.show(plan.dataset.name, plan.loss.name, f"final run seed {seed}")
-            record = final_run(plan, params, seed, data, prepared, device, run_fingerprint)
-            store.save_run(record)
+            progress.show(plan.dataset.name, f"{plan.loss.name} r{plan.replicate}",
+                          f"final run seed {seed}")
+            for record in final_run(plan, params, seed, data, prepared, session.device,
+                                    run_fingerprint, posthoc=with_posthoc):
+                store.save_run(record)
             progress.advance()
-        progress.note(f"{plan.dataset.name} | {plan.loss.name}: {plan.budget.seeds} final runs "
-                      "stored")
-    return keys
 
 
 def write_protocol(store: ResultStore, entry: DatasetEntry, prepared: Any, data: TrainValData,
                    plan: StudyPlan) -> None:
     """Splits, sizes and settings of one dataset, for the report (after its final runs)."""
-    store.write_json(f"datasets/{safe_name(entry.name)}.json", {
+    store.write_json(store.dataset_json(entry.name), {
         "name": entry.name, "spec": entry.spec.to_dict(), "kind": data.kind, "model": plan.model,
         "budget": asdict(plan.budget),
         "num_classes": data.num_classes, "class_names": data.class_names,
@@ -178,84 +178,103 @@ def write_protocol(store: ResultStore, entry: DatasetEntry, prepared: Any, data:
         "description": prepared.description})
 
 
+def _total_steps(suite: Suite, tune_only: bool) -> int:
+    return sum(len(suite.trained) * budget.replicates * (budget.trials
+                                                         + (0 if tune_only else budget.seeds))
+               for budget in map(suite.budget_for, suite.datasets))
+
+
+def run_dataset(suite: Suite, entry: DatasetEntry, session: Session, options: RunOptions,
+                progress: Progress) -> None:
+    """Every replicate of one dataset: tune every loss, then (unless tuning only) final runs."""
+    for replicate in range(suite.budget_for(entry).replicates):
+        progress.show(entry.name, f"r{replicate}", "preparing data")
+        prepared = replicate_data(suite, entry, replicate, options.cache_dir)
+        data = train_val_view(prepared).to(session.device)
+        plans = plans_for(suite, entry, data, replicate)
+        chosen = tune_all(plans, data, session, progress)
+        if options.tune_only:
+            continue
+        final_all(plans, chosen, data, prepared, session, progress,
+                  posthoc=POSTHOC in suite.baselines, suite_seed=suite.seed)
+        if replicate == 0:
+            write_protocol(session.store, entry, prepared, data, plans[0])
+
+
 def run_suite(suite: Suite, options: RunOptions) -> Path:
     """Run ``suite`` end to end and return its results folder.
 
-    Nothing is written before the storage opens and the first data set loads, so bad input
-    (a storage URL, a data root) leaves a results folder as it was.
+    Nothing is written before every dataset has been built and the storage opens, so bad input
+    (a data root, a storage URL) leaves a results folder as it was.
     """
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    device = resolve_device(options.device)
-    suite = suite.for_device(device.type)
-    cpu_threads = suite.cpu_threads if device.type == "cpu" else None
-    set_threads(options.threads if options.threads is not None else cpu_threads)
-    check_workers(options.workers)
-    store = ResultStore(options.out or Path("results") / suite.name)
-    storage_url = options.storage or os.environ.get(STORAGE_ENV) or default_storage(store.root)
-    storage = open_storage(storage_url, options.heartbeat_interval, options.grace_period)
-    quiet_optuna()
-    total = sum(len(suite.losses) * (suite.budget_for(d).trials
-                                     + (0 if options.tune_only else suite.budget_for(d).seeds))
-                for d in suite.datasets)
-    progress = Progress(total, enabled=options.progress)
-    keys: list[tuple] = []
-    helpers: list = []
+    suite = suite.for_device(resolve_device(options.device).type)
+    preflight(suite, options.cache_dir)
+    session = open_session(device=options.device, threads=options.threads,
+                           cpu_threads=suite.cpu_threads, workers=options.workers,
+                           storage=options.storage, results=options.out or Path("results")
+                           / suite.name, heartbeat_interval=options.heartbeat_interval,
+                           grace_period=options.grace_period)
+    if not options.tune_only:
+        check_same_suite(session.store, suite)
+    progress = Progress(_total_steps(suite, options.tune_only), enabled=options.progress)
+    problems: list[str] = []
     try:
-        for index, entry in enumerate(suite.datasets):
-            progress.show(entry.name, "-", "preparing data")
-            prepared = load_prepared(entry, suite.budget_for(entry).data_seed, options.cache_dir)
-            data = train_val_view(prepared).to(device)
-            if index == 0 and not options.tune_only:
-                _write_suite(store, suite, device)
-            if index == 0 and options.workers > 1:
-                helpers = spawn(options.worker_argv, options.workers - 1, storage_url)
-            plans = plans_for(suite, entry, data)
-            chosen = tune_all(plans, data, device, storage, store, progress, storage_url,
-                              options.grace_period)
-            if options.tune_only:
-                continue
-            keys += final_all(plans, chosen, data, prepared, device, store, progress)
-            write_protocol(store, entry, prepared, data, plans[0])
-    except BaseException:
-        for helper in helpers:  # this worker failed: do not leave its helpers behind
-            helper.terminate()
-        raise
+        with helpers(options.worker_argv, options.workers - 1, session.storage_url, problems):
+            if not options.tune_only:
+                write_suite(session.store, suite, session.device.type)
+            for entry in suite.datasets:
+                run_dataset(suite, entry, session, options, progress)
     finally:
-        problems = wait_all(helpers)
         progress.close()
     for problem in problems:
         print(f"lossbench: {problem}", file=sys.stderr)
     if options.tune_only:
-        return store.root
-    store.write_aggregates(set(keys))
-    _write_environment(store, device, storage_url, started_at, time.perf_counter() - started)
+        return session.store.root
+    session.store.write_aggregates()
+    write_environment(session.store, session.device, session.storage_url, started_at,
+                      time.perf_counter() - started)
     if options.report:
         from lossbench.report import build_report
 
-        build_report(store.root)
-    return store.root
+        build_report(session.store.root)
+    return session.store.root
 
 
-def _write_suite(store: ResultStore, suite: Suite, device: torch.device) -> None:
-    """The suite as run: its TOML and a summary (read by the report)."""
-    store.path().mkdir(parents=True, exist_ok=True)
-    atomic_write_text(store.path("suite.toml"), suite.source_text)
-    store.write_json("suite.json", {"name": suite.name, "description": suite.description,
-                                    "toml": suite.source_text, "device_type": device.type,
-                                    "datasets": [d.name for d in suite.datasets],
-                                    "losses": [loss.name for loss in suite.losses],
-                                    "budget": asdict(suite.budget), "model": asdict(suite.model),
-                                    "optim": asdict(suite.optim)})
+def check_same_suite(store: ResultStore, suite: Suite) -> None:
+    """Refuse to write a suite into a folder that holds another suite's results."""
+    if store.suite_json.is_file():
+        stored = store.read_json(store.suite_json).get("name")
+        if stored not in (None, suite.name):
+            raise UserError(f"results folder {str(store.root)!r} holds suite {stored!r}, not "
+                            f"{suite.name!r}; choose another --out")
 
 
-def _write_environment(store: ResultStore, device: torch.device, storage: str, started_at: str,
-                       wall_seconds: float) -> None:
+def write_suite(store: ResultStore, suite: Suite, device_type: str) -> None:
+    """The suite as run: its TOML and a summary (read by the report). Losses and datasets of
+    earlier invocations into the same folder (a subset run) are kept in the lists."""
+    previous = store.read_json(store.suite_json, default={})
+    def merged(key: str, names: list[str]) -> list[str]:
+        return names + [n for n in previous.get(key, []) if n not in names]
+
+    store.write_text(store.suite_toml, suite.source_text)
+    store.write_json(store.suite_json, {
+        "name": suite.name, "description": suite.description, "toml": suite.source_text,
+        "device_type": device_type, "seed": suite.seed, "rope": suite.rope,
+        "datasets": merged("datasets", [d.name for d in suite.datasets]),
+        "losses": merged("losses", [loss.name for loss in suite.losses]),
+        "baselines": merged("baselines", list(suite.baselines)),
+        "budget": asdict(suite.budget), "model": asdict(suite.model),
+        "optim": asdict(suite.optim)})
+
+
+def write_environment(store: ResultStore, device: Any, storage: str, started_at: str,
+                      wall_seconds: float) -> None:
     """Versions, device, commit, and this invocation's wall time (earlier ones kept)."""
-    previous = store.read_json("environment.json") if store.path("environment.json").is_file() \
-        else {}
+    previous = store.read_json(store.environment_json, default={})
     invocations = previous.get("invocations", []) + [
         {"started_at": started_at, "wall_seconds": round(wall_seconds, 2)}]
-    store.write_json("environment.json", {**environment.describe(device),
-                                          "storage": redact(storage), "invocations": invocations,
-                                          "wall_seconds": round(wall_seconds, 2)})
+    store.write_json(store.environment_json, {
+        **environment.describe(device), "storage": redact(storage), "invocations": invocations,
+        "wall_seconds": round(wall_seconds, 2)})

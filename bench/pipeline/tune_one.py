@@ -7,33 +7,24 @@ the one ``lossbench run`` of that suite uses, so tuning ahead is not wasted.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from lossbench.config.datasets import DatasetEntry, parse_dataset, with_options
 from lossbench.config.losses import resolve_losses
-from lossbench.config.plan import LossEntry, StudyPlan
+from lossbench.config.plan import LossEntry, StudyPlan, replicate_budget
 from lossbench.config.suite import Suite, load_suite
 from lossbench.engine.data import train_val_view
-from lossbench.engine.device import resolve_device, set_threads
+from lossbench.engine.device import resolve_device
 from lossbench.engine.models import model_name_for
 from lossbench.errors import UserError
-from lossbench.pipeline.suite_run import check_workers, default_storage, load_prepared
+from lossbench.pipeline.setup import helper_argv, helpers, load_prepared, open_session, tune_study
 from lossbench.progress import Progress
 from lossbench.redaction import redact
-from lossbench.store import atomic_write_csv, safe_name
-from lossbench.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, open_storage
-from lossbench.tuning.study import (
-    best_params,
-    finished_trials,
-    open_study,
-    quiet_optuna,
-    trials_frame,
-)
+from lossbench.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
+from lossbench.tuning.study import best_params, finished_trials, open_study, trials_frame
 from lossbench.tuning.trials import run_trials
-from lossbench.tuning.workers import STORAGE_ENV, spawn, wait_all
 
 
 @dataclass
@@ -59,6 +50,8 @@ class TuneRequest:
     """Worker processes on this machine (this one and ``workers - 1`` started beside it)."""
     heartbeat_interval: int = HEARTBEAT_INTERVAL
     grace_period: int = GRACE_PERIOD
+    replicate: int = 0
+    """Which replicate's study (its data draw and seeds); ``lossbench run`` uses the same."""
     worker: bool = False
     """Started by another ``lossbench tune --workers``: run trials only, write and print nothing."""
 
@@ -98,14 +91,15 @@ def resolve_dataset(suite: Suite, request: TuneRequest) -> DatasetEntry:
 
 def tune_single(request: TuneRequest) -> dict:
     """Bring the study to ``trials`` finished trials; write trials CSV and slice plot."""
-    device = resolve_device(request.device)
-    suite = load_suite(request.suite).for_device(device.type)
-    cpu_threads = suite.cpu_threads if device.type == "cpu" else None
-    set_threads(request.threads if request.threads is not None else cpu_threads)
+    suite = load_suite(request.suite).for_device(resolve_device(request.device).type)
     if request.epochs is not None and not 1 <= request.epochs <= 10_000:
         raise UserError(f"--epochs must be between 1 and 10000, got {request.epochs}")
     entry = resolve_dataset(suite, request)
     budget = suite.budget_for(entry)
+    if not 0 <= request.replicate < budget.replicates:
+        raise UserError(f"--replicate must be from 0 to {budget.replicates - 1} (the suite has "
+                        f"{budget.replicates} replicates), got {request.replicate}")
+    budget = replicate_budget(budget, suite.seed, request.replicate)
     if request.epochs is not None:
         budget = replace(budget, epochs=request.epochs)
     target = request.trials if request.trials is not None else budget.trials
@@ -114,60 +108,56 @@ def tune_single(request: TuneRequest) -> dict:
     loss_name = resolve_losses([request.loss])[0]
     loss = next((entry for entry in suite.losses if entry.name == loss_name),
                 LossEntry(name=loss_name, fixed={}))
-    check_workers(request.workers)
     check_study_name(request.study)
-    root = request.out or Path("results") / suite.name
-    storage_url = request.storage or os.environ.get(STORAGE_ENV) or default_storage(root)
-    storage = open_storage(storage_url, request.heartbeat_interval, request.grace_period)
-    quiet_optuna()
+    session = open_session(device=request.device, threads=request.threads,
+                           cpu_threads=suite.cpu_threads, workers=request.workers,
+                           storage=request.storage, results=request.out or Path("results")
+                           / suite.name, heartbeat_interval=request.heartbeat_interval,
+                           grace_period=request.grace_period)
     prepared = load_prepared(entry, budget.data_seed, request.cache_dir)
-    data = train_val_view(prepared).to(device)
+    data = train_val_view(prepared).to(session.device)
     del prepared  # tuning never needs the test split
     plan = StudyPlan(suite=suite.name, dataset=entry, loss=loss,
-                     model=model_name_for(data.kind, suite.model, entry.model),
-                     budget=budget, model_config=suite.model, optim=suite.optim)
-    study = open_study(plan, storage, request.study)
+                     model=model_name_for(data.kind, suite.model, entry.model), budget=budget,
+                     model_config=suite.model, optim=suite.optim, replicate=request.replicate)
+    study = open_study(plan, session.storage, request.study)
     if request.worker:
-        ran = run_trials(study, plan, data, device, target, grace_period=request.grace_period)
+        ran = run_trials(study, plan, data, session.device, target,
+                         grace_period=request.grace_period)
         return {"study": study.study_name, "ran": ran, "finished": len(finished_trials(study))}
     before = len(finished_trials(study))
-    helpers = spawn(worker_argv(request, study.study_name, target), request.workers - 1,
-                    storage_url) if request.workers > 1 and before < target else []
-    progress = Progress(max(target, before), done=min(before, target), enabled=request.progress)
-    progress.show(entry.name, loss_name, f"{before} of {target} trials finished")
-    shown = [min(before, target)]
-
-    def after_trial(current) -> None:
-        done = min(len(finished_trials(current)), target)
-        progress.advance(done - shown[0])
-        shown[0] = done
-        progress.show(entry.name, loss_name, f"{done} of {target} trials", _best(current))
-
+    count = request.workers - 1 if before < target else 0
+    progress = Progress(max(target, before), enabled=request.progress)
+    problems: list[str] = []
     try:
-        ran = run_trials(study, plan, data, device, target, after_trial=after_trial,
-                         grace_period=request.grace_period)
-    except BaseException:
-        for helper in helpers:  # this worker failed: do not leave its helpers behind
-            helper.terminate()
-        raise
+        with helpers(worker_argv(request, study.study_name, target), count,
+                     session.storage_url, problems):
+            study, ran = tune_study(plan, data, session, target, progress, loss_name,
+                                    study.study_name)
     finally:
-        problems = wait_all(helpers)
         progress.close()
+    return _summary(request, session, plan, study, ran, problems)
+
+
+def _summary(request: TuneRequest, session, plan: StudyPlan, study, ran: int,
+             problems: list[str]) -> dict:
+    """Write the trials table and the slice plot; what ``lossbench tune`` prints."""
+    store, dataset, loss = session.store, plan.dataset.name, plan.loss.name
     frame = trials_frame(study)
-    stem = f"{safe_name(entry.name)}/{safe_name(loss_name)}"
-    atomic_write_csv(root / "trials" / f"{stem}.csv", frame)
+    trials_csv = store.trials_csv(dataset, loss, plan.replicate)
+    store.write_csv(trials_csv, frame)
     params, value, number = best_params(study)
     from lossbench.report.slices import slice_grid  # seaborn: only where a plot is drawn
 
-    plot = slice_grid({loss_name: frame}, {loss_name: number},
-                      f"{entry.name}, {loss_name}: validation macro-F1 against each parameter",
-                      root / "figures" / f"slice_{safe_name(entry.name)}_{safe_name(loss_name)}.png")
-    return {"study": study.study_name, "storage": redact(storage_url), "ran": ran,
+    plot = slice_grid({loss: frame}, {loss: number},
+                      f"{dataset}, {loss}: validation macro-F1 against each parameter",
+                      store.slice_png(dataset, loss))
+    return {"study": study.study_name, "storage": redact(session.storage_url), "ran": ran,
             "finished": len(finished_trials(study)), "pruned": int((frame.state == "PRUNED").sum()),
             "failed": int((frame.state == "FAIL").sum()), "workers": request.workers,
             "worker_problems": problems,
             "best_params": params, "best_value": value, "best_trial": number,
-            "trials_csv": root / "trials" / f"{stem}.csv", "slice_plot": plot}
+            "trials_csv": trials_csv, "slice_plot": plot}
 
 
 def check_study_name(name: str | None) -> None:
@@ -178,19 +168,11 @@ def check_study_name(name: str | None) -> None:
 
 def worker_argv(request: TuneRequest, study: str, target: int) -> list[str]:
     """The command line of one helper worker: the same study and settings, trials only."""
-    argv = ["tune", "--dataset", request.dataset, "--loss", request.loss, "--suite",
-            str(request.suite), "--study", study, "--trials", str(target), "--device",
-            request.device, "--heartbeat-interval", str(request.heartbeat_interval),
-            "--grace-period", str(request.grace_period), "--worker", "--no-progress"]
-    for flag, value in (("--profile", request.profile), ("--imbalance-ratio", request.imbalance_ratio),
-                        ("--root", request.root), ("--epochs", request.epochs),
-                        ("--out", request.out), ("--threads", request.threads),
-                        ("--cache-dir", request.cache_dir)):
-        if value is not None:
-            argv += [flag, str(value)]
-    return argv
-
-
-def _best(study) -> float | None:
-    values = [t.value for t in finished_trials(study) if t.state.name == "COMPLETE"]
-    return max(values) if values else None
+    return helper_argv(
+        ["tune", "--dataset", request.dataset, "--loss", request.loss, "--worker", "--no-progress"],
+        {"--suite": request.suite, "--study": study, "--trials": target,
+         "--device": request.device, "--heartbeat-interval": request.heartbeat_interval,
+         "--grace-period": request.grace_period, "--replicate": request.replicate,
+         "--profile": request.profile, "--imbalance-ratio": request.imbalance_ratio,
+         "--root": request.root, "--epochs": request.epochs, "--out": request.out,
+         "--threads": request.threads, "--cache-dir": request.cache_dir})

@@ -61,7 +61,7 @@ def build_report(root: Path) -> tuple[Path, Path]:
         dataset_section(doc, results, dataset, summaries[dataset])
     timing_section(doc, results.root)  # the sibling results/timing/ folder, when there is one
     environment_section(doc, results, report_seconds=time.perf_counter() - started)
-    markdown, html = results.root / "report.md", results.root / "report.html"
+    markdown, html = results.store.report_md, results.store.report_html
     atomic_write_text(markdown, to_markdown(doc, results.root))
     atomic_write_text(html, to_html(doc))
     return markdown, html

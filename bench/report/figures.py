@@ -37,7 +37,7 @@ def per_class_heatmap(wide: pd.DataFrame, losses: list[str], title: str, path: P
     width = max(6.0, 0.55 * len(labels) + 2.0)
     figure, axis = plt.subplots(layout="constrained", figsize=(width, 0.45 * len(losses) + 1.8))
     sns.heatmap(matrix, annot=len(labels) <= 20, fmt=".2f", vmin=0, vmax=1, cmap="viridis",
-                cbar_kws={"label": "test F1 (mean over seeds)"}, ax=axis,
+                cbar_kws={"label": "test F1 (mean over replicates)"}, ax=axis,
                 annot_kws={"fontsize": 7})
     axis.set_xlabel("class (training images), most to fewest")
     axis.set_ylabel("loss")
@@ -63,7 +63,7 @@ def macro_f1_bars(summary: pd.DataFrame, title: str, path: Path,
     if oracle is not None and np.isfinite(oracle):
         high = max(high, oracle)
     axis.set_xlim(max(0.0, low - 0.05), min(1.0, high + 0.03))
-    axis.set_xlabel("test macro-F1 (mean, 95 % CI over seeds)")
+    axis.set_xlabel("test macro-F1 (mean, 95 % CI over replicates)")
     axis.set_title(title)
     axis.legend(loc="lower right", fontsize=7)
     return save(figure, path)
@@ -87,7 +87,7 @@ def f1_against_count(per_class: pd.DataFrame, highlight: list[str], title: str,
     axis.plot([], [], color="0.75", label="other losses")
     axis.set_xscale("log")
     axis.set_xlabel("training images of the class (log scale)")
-    axis.set_ylabel("test F1 (mean over seeds)")
+    axis.set_ylabel("test F1 (mean over replicates)")
     axis.set_ylim(-0.02, 1.02)
     axis.set_title(title)
     axis.legend(fontsize=7)
@@ -96,7 +96,7 @@ def f1_against_count(per_class: pd.DataFrame, highlight: list[str], title: str,
 
 def confusion_matrices(matrices: dict[str, np.ndarray], class_labels: list[str], title: str,
                        path: Path) -> Path:
-    """Row-normalised confusion matrices (summed over seeds), one panel per loss."""
+    """Row-normalised confusion matrices (summed over replicates), one panel per loss."""
     count = len(matrices)
     size = max(3.5, 0.3 * len(class_labels) + 1.5)
     if max((len(label) for label in class_labels), default=0) > 4:
@@ -132,10 +132,10 @@ def calibration(bins: dict[str, dict], ece: pd.Series, title: str, path: Path) -
     left.set_xlim(0, 1)
     left.set_ylim(0, 1)
     left.legend(fontsize=7)
-    left.set_title("reliability (15 bins, all seeds)")
+    left.set_title("reliability (15 bins, all replicates)")
     ordered = ece.sort_values()
     sns.barplot(x=ordered.to_numpy(), y=ordered.index.to_list(), ax=right, color="#4c72b0")
-    right.set_xlabel("expected calibration error (mean over seeds)")
+    right.set_xlabel("expected calibration error (mean over replicates)")
     right.set_title("ECE, lower is better")
     figure.suptitle(title)
     return save(figure, path)

@@ -61,7 +61,7 @@ def comparison_table(results: Results, dataset: str, summary: pd.DataFrame) -> p
         error = 100 * (1 - row.accuracy)
         half = 100 * (row.accuracy_high - row.accuracy_low) / 2
         text = f"{error:.2f}" + (f" ± {half:.2f}" if math.isfinite(half) else "")
-        rows.append({"loss": row.loss, "lossbench top-1 error %": text, "seeds": row.seeds,
+        rows.append({"loss": row.loss, "lossbench top-1 error %": text, "replicates": row.replicates,
                      **{f"published: {source}": _published(row.loss, source, profile, ratio)
                         for source in (CAO, ZHANG)}})
     return pd.DataFrame(rows)
@@ -109,7 +109,7 @@ def literature_section(doc: Document, results: Results, summaries: dict[str, pd.
     doc.paragraph(
         "Top-1 error on CIFAR-10's balanced 10,000-image test set (100 − accuracy; on a balanced "
         "test set it equals 100 − balanced accuracy), lossbench's mean ± 95 % CI half-width over "
-        "seeds beside the papers' single numbers (ResNet-32, 200 epochs). Published numbers exist "
+        "replicates beside the papers' single numbers (ResNet-32, 200 epochs). Published numbers exist "
         "for the exponential profile at imbalance ratios 100 and 10 only: Cao et al. 2019 "
         "(LDAM-DRW, Table 2, with Cui et al. 2019's class-balanced focal) and Zhang et al. 2021 "
         "(Bag of Tricks, one recipe for all losses). Read the ranking of the losses, not the "
@@ -123,7 +123,7 @@ def literature_section(doc: Document, results: Results, summaries: dict[str, pd.
         doc.paragraph(
             f"Budget of this run: model `{info.get('model')}`, {budget.get('epochs')} epochs, "
             f"batch {budget.get('batch_size')}, {budget.get('trials')} trials and "
-            f"{budget.get('seeds')} seeds per loss; {sum(train):,} training images "
+            f"{budget.get('replicates', 1)} replicate(s) of {budget.get('seeds')} final run(s) per loss; {sum(train):,} training images "
             f"({max(train, default=0):,} down to {min(train, default=0):,} a class). Training "
             f"throughput: {rate:,.0f} images/s over {runs} trainings ({seconds:,.0f} s, each "
             f"epoch's validation pass included).")

@@ -1,103 +1,114 @@
-"""Reading a results folder back into frames: everything the report needs, nothing recomputed."""
+"""Reading a results folder back, through ``ResultStore`` only: everything the report needs.
+
+The run files under ``runs/`` are the source of truth: the summaries (``runs.jsonl``,
+``per_class.csv``) are never trusted over them, so a torn or stale summary cannot change a
+verdict. The unit of every statistic is the replicate: a replicate's value is the mean over its
+final seeds.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from lossbench.errors import UserError
-from lossbench.store import ResultStore, per_class_frame, safe_name
+from lossbench.store import ResultStore, per_class_frame
 
 SUMMARY_METRICS = ("macro_f1", "balanced_accuracy", "accuracy", "worst_class_f1", "many_f1",
                    "medium_f1", "few_f1", "ece")
+BASELINE = "ce"
 
 
 @dataclass
 class Results:
     """One suite's stored results."""
 
-    root: Path
+    store: ResultStore
     suite: dict
     environment: dict
     runs: list[dict]
-    """Run records (runs.jsonl), each with its test metrics."""
+    """Run records (``runs/``), each with its test metrics."""
     per_class: pd.DataFrame
-    """One row per (dataset, loss, seed, class): precision, recall, F1, support, train count."""
+    """One row per (dataset, loss, replicate, seed, class): precision, recall, F1, support."""
     datasets: dict[str, dict]
     """Protocol of each dataset: spec, counts per split, description."""
-    chosen: dict[tuple[str, str], dict]
-    """Best trial of each (dataset, loss) study."""
+    chosen: dict[tuple[str, str], dict[int, dict]]
+    """Chosen trial of each (dataset, loss) study, by replicate."""
     trials: dict[tuple[str, str], pd.DataFrame]
-    """Every trial of each (dataset, loss) study."""
+    """Every trial of each (dataset, loss) study, all replicates (column ``replicate``)."""
+
+    @property
+    def root(self) -> Path:
+        return self.store.root
 
     @property
     def dataset_names(self) -> list[str]:
         named = [d for d in self.suite.get("datasets", []) if d in self.datasets]
-        return named or sorted(self.datasets)
+        return named + sorted(set(self.datasets) - set(named))
 
     def losses(self, dataset: str) -> list[str]:
-        """Losses with runs on ``dataset``, in the suite's order."""
+        """Losses and baselines with runs on ``dataset``: the suite's losses in its order, then
+        the baselines."""
         present = {r["loss"] for r in self.runs if r["dataset"] == dataset}
-        ordered = [name for name in self.suite.get("losses", []) if name in present]
+        order = list(self.suite.get("losses", [])) + list(self.suite.get("baselines", []))
+        ordered = [name for name in order if name in present]
         return ordered + sorted(present - set(ordered))
 
+    def is_baseline(self, loss: str) -> bool:
+        return any(r.get("baseline") for r in self.runs if r["loss"] == loss)
+
     def run_frame(self) -> pd.DataFrame:
-        """One row per run: dataset, loss, seed, status, validation score and test summary."""
+        """One row per run: dataset, loss, replicate, seed, status, scores."""
         rows = []
         for record in self.runs:
             summary = (record.get("test") or {}).get("summary", {})
             rows.append({"dataset": record["dataset"], "loss": record["loss"],
-                         "seed": record["seed"], "status": record["status"],
+                         "replicate": record.get("replicate", 0), "seed": record["seed"],
+                         "status": record["status"],
                          "val_macro_f1": record.get("val_macro_f1"),
                          "best_epoch": record.get("best_epoch"),
                          "train_seconds": record.get("train_seconds"),
                          "oracle_macro_f1": (record.get("test") or {}).get("oracle_macro_f1"),
                          **{m: summary.get(m) for m in SUMMARY_METRICS}})
-        return pd.DataFrame(rows).astype({m: float for m in SUMMARY_METRICS}) if rows \
-            else pd.DataFrame(columns=["dataset", "loss", "seed", *SUMMARY_METRICS])
+        columns = ["dataset", "loss", "replicate", "seed", "status", "val_macro_f1",
+                   "oracle_macro_f1", *SUMMARY_METRICS]
+        frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
+        return frame.astype({m: float for m in (*SUMMARY_METRICS, "val_macro_f1",
+                                                "oracle_macro_f1")})
+
+    def replicate_frame(self, dataset: str) -> pd.DataFrame:
+        """One row per (loss, replicate) of ``dataset``: the mean over the replicate's final
+        seeds of every score (failed runs left out)."""
+        frame = self.run_frame()
+        frame = frame[(frame.dataset == dataset) & (frame.status != "failed")]
+        numeric = ["val_macro_f1", "oracle_macro_f1", *SUMMARY_METRICS]
+        return frame.groupby(["loss", "replicate"], as_index=False)[numeric].mean()
 
     def records(self, dataset: str, loss: str) -> list[dict]:
         return sorted((r for r in self.runs if r["dataset"] == dataset and r["loss"] == loss
-                       and r.get("test")), key=lambda r: r["seed"])
-
-
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+                       and r.get("test")), key=lambda r: (r.get("replicate", 0), r["seed"]))
 
 
 def load_results(root: Path) -> Results:
     """Read ``root`` (a folder written by ``lossbench run``)."""
-    root = Path(root)
-    if not root.is_dir():
+    store = ResultStore(Path(root))
+    if not store.root.is_dir():
         raise UserError(f"results folder {str(root)!r} does not exist or is not a folder")
-    runs_file, per_class_file = root / "runs.jsonl", root / "per_class.csv"
-    if runs_file.is_file():
-        runs = [json.loads(line) for line in runs_file.read_text(encoding="utf-8").splitlines()
-                if line.strip()]
-        per_class = pd.read_csv(per_class_file, dtype={"class_name": str}) \
-            if per_class_file.is_file() else per_class_frame(runs)
-    else:  # an interrupted run: the per-run files are there, the aggregates not yet
-        runs = list(ResultStore(root).runs())
-        per_class = per_class_frame(runs)
+    runs = list(store.runs())
     if not runs:
         raise UserError(f"{str(root)!r} holds no finished runs: not a folder written by "
                         "'lossbench run', or no final run has finished yet")
-    suite = _read_json(root / "suite.json")
-    suite_losses = suite.get("losses", [])
-    datasets = {p.stem: _read_json(p) for p in sorted((root / "datasets").glob("*.json"))}
-    datasets = {d.get("name", stem): d for stem, d in datasets.items()}
+    datasets = store.datasets()
     chosen, trials = {}, {}
     for name in datasets:
-        folder = root / "trials" / safe_name(name)
-        losses = {r["loss"] for r in runs if r["dataset"] == name}
-        losses |= {p.stem for p in folder.glob("*.json")} & set(suite_losses)
-        for loss in losses:
-            if (folder / f"{safe_name(loss)}.json").is_file():
-                chosen[(name, loss)] = _read_json(folder / f"{safe_name(loss)}.json")
-            if (folder / f"{safe_name(loss)}.csv").is_file():
-                trials[(name, loss)] = pd.read_csv(folder / f"{safe_name(loss)}.csv")
-    return Results(root=root, suite=suite,
-                   environment=_read_json(root / "environment.json"), runs=runs,
-                   per_class=per_class, datasets=datasets, chosen=chosen, trials=trials)
+        for loss in {r["loss"] for r in runs if r["dataset"] == name}:
+            if store.chosen(name, loss):
+                chosen[(name, loss)] = store.chosen(name, loss)
+            frame = store.trials(name, loss)
+            if len(frame):
+                trials[(name, loss)] = frame
+    return Results(store=store, suite=store.read_json(store.suite_json, default={}),
+                   environment=store.read_json(store.environment_json, default={}), runs=runs,
+                   per_class=per_class_frame(runs), datasets=datasets, chosen=chosen,
+                   trials=trials)

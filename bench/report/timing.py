@@ -1,9 +1,11 @@
-"""The report's kernel-timing section: the ``lossbench timing`` tables stored beside the results.
+"""The report's timing section: the ``lossbench timing`` tables stored beside the results.
 
 A suite's results live in ``results/<suite>/``; ``make timing`` writes ``results/timing/``. When
 that sibling folder holds tables, the report shows each device's summary (every loss's
 forward+backward time over native cross-entropy per shape, its plain formulation in brackets)
-and the bar figure, and points to the full table.
+and the bar figure, and points to the full table; when it holds a harness table
+(``lossbench timing --harness``), the report shows it too. The files are read through
+``lossbench.timing.files`` alone (plain JSON: no torch, no loss zoo).
 """
 
 from __future__ import annotations
@@ -12,31 +14,34 @@ from pathlib import Path
 
 import pandas as pd
 from lossbench.report.document import Document
-from lossbench.timing.measure import load_timing
+from lossbench.timing.files import harness_rows, load_harness, load_timing, summary_table
 
 
 def timing_frame(table: dict) -> pd.DataFrame:
     """Loss × shape: ratio to native CE with ✓/✗ against the goal, plain formulation's ratio."""
-    shapes = table["shapes"]
-    rows = [{"loss": "native CE (time, µs)",
-             **{s["shape"]: f"{s['reference']['median_us']:.1f}" for s in shapes}}]
-    for name in (row["loss"] for row in shapes[0]["losses"]):
-        cells = {}
-        for shape in shapes:
-            row = next(r for r in shape["losses"] if r["loss"] == name)
-            mark = {True: " ✓", False: " ✗"}.get(row.get("meets_goal"), "")
-            plain = f" ({row['plain']['ratio_ce']:.2f}×)" if "plain" in row else ""
-            cells[shape["shape"]] = f"{row['ratio_ce']:.2f}×{mark}{plain}"
-        rows.append({"loss": name, **cells})
-    return pd.DataFrame(rows)
+    header, rows = summary_table(table, time_label="native CE (time, µs)",
+                                 time_format=lambda microseconds: f"{microseconds:.1f}")
+    return pd.DataFrame(rows, columns=header)
+
+
+def harness_frame(table: dict) -> pd.DataFrame:
+    """The harness benchmark's rows: what ran, its median time, its ratio to the bare loop."""
+    header, rows = harness_rows(table)
+    return pd.DataFrame(rows, columns=header)
 
 
 def timing_section(doc: Document, results_root: Path) -> None:
     """Add the timing tables found in ``results_root.parent / "timing"`` (nothing if none)."""
     folder = Path(results_root).parent / "timing"
     tables = load_timing(folder) if folder.is_dir() else {}
-    if not tables:
-        return
+    if tables:
+        _kernel_section(doc, folder, tables)
+    harness = load_harness(folder) if folder.is_dir() else {}
+    if harness:
+        _harness_section(doc, folder, harness)
+
+
+def _kernel_section(doc: Document, folder: Path, tables: dict[str, dict]) -> None:
     doc.heading("Kernel timing")
     for device, table in tables.items():
         env = table["environment"]
@@ -52,3 +57,20 @@ def timing_section(doc: Document, results_root: Path) -> None:
         figure = folder / f"timing-{device}.png"
         doc.figure(figure if figure.is_file() else None,
                    f"forward+backward time over native cross-entropy, {device}")
+
+
+def _harness_section(doc: Document, folder: Path, tables: dict[str, dict]) -> None:
+    doc.heading("Harness timing")
+    for device, table in tables.items():
+        env = table["environment"]
+        recipe = table["recipe"]
+        doc.paragraph(
+            f"The cost of the harness around the training, measured side by side in one process "
+            f"on **{device}** ({table.get('hardware', '?')}, {table['threads']} thread(s), torch "
+            f"{env.get('versions', {}).get('torch', '?')}, commit "
+            f"{env.get('git_commit', '?')[:12]}): suite `{table['suite']}`, dataset "
+            f"`{recipe['dataset']}`, {recipe['model']}, {recipe['epochs']} epochs of batch "
+            f"{recipe['batch_size']}; each row's time over a bare PyTorch loop of the same work, "
+            f"the median over {table['method']['rounds']} interleaved rounds. Full table: "
+            f"`../{folder.name}/harness-{device}.md` (from `lossbench timing --harness`).")
+        doc.table(harness_frame(table))

@@ -1,92 +1,203 @@
-"""The verdict that opens the report: per dataset, which loss to use and how sure that is."""
+"""The verdict that opens the report: per dataset, which loss to use and how sure that is.
+
+The choice reads validation only: the recommended loss is the loss of the registry with the best
+mean validation macro-F1 over replicates (the test split decides nothing). Its test score is then
+compared with cross-entropy's (paired over replicates, Holm across the dataset's comparisons,
+decided with the region of practical equivalence), the losses that cannot be told from it are
+named, and so is its standing against the two baselines.
+"""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
-from lossbench.report.load import Results
-from lossbench.report.tables import BASELINE, class_differences, fmt_interval, fmt_p
+from lossbench.evaluation.stats import MIN_REPLICATES, ROPE, tied_with
+from lossbench.report.load import BASELINE, Results
+from lossbench.report.tables import class_differences, fmt_interval, fmt_p, replicate_values
 
-MOVE = 0.02
-"""A class "gains" or "loses" when its mean F1 moves by at least this much against CE."""
 LISTED = 4
 
 
-def _classes(frame: pd.DataFrame) -> str:
-    return ", ".join(f"{r.class_name} ({r.train_count} train, {r.delta_f1:+.2f})"
-                     for r in frame.itertuples())
+def recommended(summary: pd.DataFrame) -> str | None:
+    """The loss of the registry (not a baseline) with the best mean validation macro-F1."""
+    losses = summary[~summary.baseline.astype(bool) & summary.val_macro_f1.notna()]
+    if losses.empty:
+        return None
+    return str(losses.sort_values(["val_macro_f1", "loss"], ascending=[False, True]).loss.iloc[0])
+
+
+def tied_set(results: Results, dataset: str, best: str) -> list[str]:
+    """The losses and baselines whose test macro-F1 cannot be told from ``best``'s (paired over
+    replicates, Holm across the comparisons with ``best``)."""
+    values = replicate_values(results, dataset)
+    return tied_with(values, best, min_replicates=MIN_REPLICATES) if best in values else []
 
 
 def class_movement(results: Results, dataset: str, loss: str) -> str:
-    """Which classes gain and which lose F1 with ``loss`` against cross-entropy."""
+    """Classes whose F1 interval over replicates against cross-entropy excludes 0."""
     diffs = class_differences(results, dataset, loss)
     if diffs.empty:
         return ""
-    gains = diffs[diffs.delta_f1 >= MOVE].sort_values("delta_f1", ascending=False).head(LISTED)
-    losses = diffs[diffs.delta_f1 <= -MOVE].sort_values("delta_f1").head(LISTED)
-    if gains.empty and losses.empty:
-        return f"No class's F1 moves by {MOVE} or more against cross-entropy."
-    parts = []
-    if not gains.empty:
-        parts.append(f"Gains: {_classes(gains)}.")
-    if not losses.empty:
-        parts.append(f"Loses: {_classes(losses)}.")
-    return " ".join(parts)
+    sure = diffs[(diffs.delta_low > 0) | (diffs.delta_high < 0)]
+    if sure.empty:
+        return "no class's F1 interval against cross-entropy excludes 0."
+
+    def listed(frame: pd.DataFrame) -> str:
+        return ", ".join(f"{r.class_name} ({r.train_count} train, {r.delta_f1:+.2f} "
+                         f"[{r.delta_low:+.2f}, {r.delta_high:+.2f}])" for r in frame.itertuples())
+
+    gains = sure[sure.delta_f1 > 0].sort_values("delta_f1", ascending=False).head(LISTED)
+    losses = sure[sure.delta_f1 < 0].sort_values("delta_f1").head(LISTED)
+    parts = ([f"gains {listed(gains)}"] if len(gains) else []) + \
+        ([f"loses {listed(losses)}"] if len(losses) else [])
+    return "; ".join(parts) + "."
+
+
+def _row(summary: pd.DataFrame, loss: str) -> pd.Series:
+    return summary[summary.loss == loss].iloc[0]
+
+
+def _score(row: pd.Series) -> str:
+    return fmt_interval(row.macro_f1, row.macro_f1_low, row.macro_f1_high)
+
+
+def _difference(row: pd.Series) -> str:
+    low, high = row.delta_low, row.delta_high
+    bounds = f" [{low:+.3f}, {high:+.3f}]" if np.isfinite(low) and np.isfinite(high) else ""
+    return (f"{row.delta_vs_ce:+.3f}{bounds} (p = {fmt_p(row.p_value)}, "
+            f"Holm {fmt_p(row.p_holm)})")
+
+
+def _headline(best: str, row: pd.Series, ce: pd.Series, rope: float) -> str:
+    """The first sentence: what to use, from the decision of ``best`` against cross-entropy."""
+    if best == BASELINE:
+        return ("**Use cross-entropy.** It has the best validation macro-F1 of the losses "
+                f"({ce.val_macro_f1:.3f}); test macro-F1 {_score(ce)}.")
+    chosen = (f"chosen on validation ({row.val_macro_f1:.3f} against cross-entropy's "
+              f"{ce.val_macro_f1:.3f}); test macro-F1 {_score(row)} against cross-entropy "
+              f"{_score(ce)}, a difference of {_difference(row)}")
+    decision = row.decision
+    if decision == "better":
+        return f"**Use {best}.** It is {chosen}: better beyond the noise."
+    if decision == "equivalent":
+        return (f"**{best} and cross-entropy are equivalent** (the difference lies within "
+                f"±{rope:g}, two one-sided tests): cross-entropy, the simpler, is as good. "
+                f"{best} was {chosen}.")
+    if decision == "worse":
+        return (f"**Validation prefers {best}, but on test it is worse than cross-entropy**: "
+                f"use cross-entropy. {best} was {chosen}.")
+    return (f"**Undecided — run more replicates.** The best on validation is {best}, {chosen}: "
+            f"{row.reason}.")
 
 
 def dataset_verdict(results: Results, dataset: str, summary: pd.DataFrame) -> str:
-    """A short paragraph: the loss to use, its gain over CE with interval, the classes it moves."""
+    """A short paragraph: the loss to use, how sure, the tied set, the baselines, the classes."""
     if summary.empty:
         return "No finished runs."
+    best = recommended(summary)
+    if best is None:
+        return "No loss has a validation score."
     if BASELINE not in set(summary.loss):
-        best = summary.sort_values("macro_f1", ascending=False).iloc[0]
-        return (f"Highest test macro-F1: **{best.loss}** "
-                f"({fmt_interval(best.macro_f1, best.macro_f1_low, best.macro_f1_high)}); "
+        return (f"Best validation macro-F1: **{best}** (test {_score(_row(summary, best))}); "
                 "cross-entropy was not in this suite, so there is no baseline comparison.")
-    ce = summary[summary.loss == BASELINE].iloc[0]
-    others = summary[(summary.loss != BASELINE) & summary.delta_vs_ce.notna()]
-    ce_text = f"cross-entropy {fmt_interval(ce.macro_f1, ce.macro_f1_low, ce.macro_f1_high)}"
-    if others.empty:
-        return f"Only cross-entropy ran: macro-F1 {ce_text}."
-    best = others.sort_values("delta_vs_ce", ascending=False).iloc[0]
-    delta = fmt_interval(best.delta_vs_ce, best.delta_low, best.delta_high, signed=True)
-    seeds = int(best.seeds)
-    sure = np.isfinite(best.delta_low) and best.delta_low > 0
-    if sure:
-        text = (f"**Use {best.loss}.** Test macro-F1 "
-                f"{fmt_interval(best.macro_f1, best.macro_f1_low, best.macro_f1_high)} against "
-                f"{ce_text}: a gain of {delta} (95 % CI over {seeds} paired seeds, "
-                f"paired t-test p = {fmt_p(best.p_value)}).")
-    elif best.delta_vs_ce > 0:
-        text = (f"**No loss beats cross-entropy beyond the noise.** The best, {best.loss}, gains "
-                f"{delta} macro-F1 over {ce_text} (95 % CI over {seeds} paired seeds includes 0, "
-                f"p = {fmt_p(best.p_value)}); cross-entropy is as good a choice.")
+    rope = float(results.suite.get("rope", ROPE))
+    ce, row = _row(summary, BASELINE), _row(summary, best)
+    text = _headline(best, row, ce, rope)
+    tied = tied_set(results, dataset, best)
+    if int(summary.replicates.max()) < MIN_REPLICATES:
+        text += (f" With fewer than {MIN_REPLICATES} replicates no loss can be told from "
+                 f"{best}.")
     else:
-        text = (f"**No loss beats cross-entropy.** Cross-entropy has the highest mean test "
-                f"macro-F1 ({ce_text}); the closest, {best.loss}, differs by {delta}.")
-    also = others[(others.delta_low > 0) & (others.loss != best.loss)]
-    if sure and len(also):
-        text += (" Also better than cross-entropy beyond the noise: "
-                 + ", ".join(f"{r.loss} ({r.delta_vs_ce:+.3f})" for r in also.itertuples()) + ".")
-    worse = others[others.delta_high < 0]
-    if len(worse):
-        text += (" Worse than cross-entropy beyond the noise: "
-                 + ", ".join(f"{r.loss} ({r.delta_vs_ce:+.3f})" for r in worse.itertuples()) + ".")
-    movement = class_movement(results, dataset, best.loss)
-    if movement:
-        text += f" {best.loss} against cross-entropy, per class: {movement}"
-    oracle = summary.oracle_gap.notna()
-    if oracle.any():
-        row = summary[summary.loss == best.loss].iloc[0]
+        text += (f" Tied with {best} (not told apart on test): {', '.join(tied)}." if tied
+                 else f" No other loss or baseline is tied with {best}.")
+    others = summary[(summary.loss != BASELINE) & (summary.loss != best)
+                     & ~summary.baseline.astype(bool)]
+    for category in ("better", "equivalent", "worse"):
+        names = others[others.decision == category]
+        if len(names):
+            text += (f" {category.capitalize()} than cross-entropy: " if category != "equivalent"
+                     else " Equivalent to cross-entropy: ") + ", ".join(
+                f"{r.loss} ({r.delta_vs_ce:+.3f})" for r in names.itertuples()) + "."
+    text += _against_baselines(results, dataset, summary, best)
+    if best != BASELINE:
+        movement = class_movement(results, dataset, best)
+        if movement:
+            text += f" Per class, {best} against cross-entropy: {movement}"
+    if summary.oracle_gap.notna().any() and np.isfinite(row.oracle_gap):
         text += (f" The Bayes oracle's macro-F1 is {row.macro_f1 + row.oracle_gap:.3f}: "
-                 f"{best.loss} is {row.oracle_gap:.3f} below it, cross-entropy "
-                 f"{ce.oracle_gap:.3f}.")
+                 f"{best} is {row.oracle_gap:.3f} below it, cross-entropy {ce.oracle_gap:.3f}.")
     return text
 
 
-def caveats(losses: int) -> str:
-    """How to read the intervals."""
-    return (f"Intervals are 95 % t-intervals over seeds, one comparison at a time; with {losses} "
-            "losses compared against cross-entropy, one of them may clear the bar by chance "
-            "(no multiple-comparison correction is applied). Seeds change initialisation and "
-            "data order; the data split is the same for every run.")
+def _against_baselines(results: Results, dataset: str, summary: pd.DataFrame,
+                       best: str) -> str:
+    """Whether the recommended loss beats each baseline (paired, ROPE, over replicates)."""
+    from lossbench.evaluation.stats import compare_to_baseline
+
+    values = replicate_values(results, dataset)
+    rope = float(results.suite.get("rope", ROPE))
+    parts = []
+    for baseline in summary[summary.baseline.astype(bool)].loss:
+        if baseline not in values or best not in values:
+            continue
+        comparison = compare_to_baseline({baseline: values[baseline], best: values[best]},
+                                         baseline, rope=rope)[0]
+        parts.append(f"{comparison.decision} than {baseline} ({comparison.mean:+.3f})"
+                     if comparison.decision in ("better", "worse")
+                     else f"{comparison.decision} against {baseline} ({comparison.mean:+.3f})")
+    return f" {best}: {'; '.join(parts)}." if parts else ""
+
+
+def verdict_record(results: Results, dataset: str, summary: pd.DataFrame) -> dict:
+    """The verdict of one dataset for scripts (``verdict.json``)."""
+    best = recommended(summary) if len(summary) else None
+    has_ce = BASELINE in set(summary.loss) if len(summary) else False
+
+    def number(value) -> float | None:
+        return float(value) if value is not None and np.isfinite(value) else None
+
+    losses = {r.loss: {"baseline": bool(r.baseline), "category": r.decision or None,
+                       "test_macro_f1": number(r.macro_f1), "val_macro_f1": number(r.val_macro_f1),
+                       "delta_vs_ce": number(r.delta_vs_ce),
+                       "interval": [number(r.delta_low), number(r.delta_high)],
+                       "p": number(r.p_value), "p_holm": number(r.p_holm),
+                       "replicates": int(r.replicates)}
+              for r in summary.itertuples()}
+    return {"recommended": best, "chosen_on": "validation macro-F1 (mean over replicates)",
+            "tied_with_recommended": tied_set(results, dataset, best) if best else [],
+            "recommended_vs_ce": losses.get(best, {}).get("category") if has_ce else None,
+            "rope": float(results.suite.get("rope", ROPE)), "losses": losses}
+
+
+def across_datasets(results: Results, summaries: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per loss over the suite's datasets: better / equivalent / worse / undecided against CE
+    and the mean rank by test macro-F1 (1 = best)."""
+    rows: dict[str, dict] = {}
+    for summary in summaries.values():
+        if summary.empty:
+            continue
+        ranks = summary.macro_f1.rank(ascending=False, method="average")
+        for r, rank in zip(summary.itertuples(), ranks):
+            row = rows.setdefault(r.loss, {"loss": r.loss, "better": 0, "equivalent": 0,
+                                           "worse": 0, "undecided": 0, "ranks": []})
+            if r.decision in ("better", "equivalent", "worse", "undecided"):
+                row[r.decision] += 1
+            row["ranks"].append(rank)
+    table = pd.DataFrame([{**{k: v for k, v in row.items() if k != "ranks"},
+                           "mean rank": float(np.mean(row["ranks"])) if row["ranks"] else math.nan,
+                           "datasets": len(row["ranks"])} for row in rows.values()])
+    return table.sort_values("mean rank").reset_index(drop=True) if len(table) else table
+
+
+def caveats(rope: float) -> str:
+    """How to read the verdicts."""
+    return (f"How to read this: the recommended loss is chosen on validation; the test split "
+            f"only scores it. Intervals are 95 % t-intervals over replicates (each replicate "
+            f"re-draws the train pool, the validation split, the tuning and training seeds), "
+            f"clipped to the metric's range; p-values are paired t-tests over replicates, Holm-"
+            f"adjusted across each dataset's comparisons with cross-entropy. A difference inside "
+            f"±{rope:g} macro-F1 by two one-sided tests is 'equivalent'; a Holm p below 0.05 "
+            f"outside it is 'better' or 'worse'; anything else, or fewer than {MIN_REPLICATES} "
+            "replicates, or no spread, is 'undecided'.")

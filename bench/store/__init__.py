@@ -9,7 +9,7 @@ from lossbench.store.io import (
     safe_name,
     to_json,
 )
-from lossbench.store.results import ResultStore, per_class_frame
+from lossbench.store.results import ResultStore, folder_name, per_class_frame
 
 __all__ = ["ResultStore", "atomic_write_bytes", "atomic_write_csv", "atomic_write_json",
-           "atomic_write_text", "fingerprint", "per_class_frame", "safe_name", "to_json"]
+           "atomic_write_text", "fingerprint", "folder_name", "per_class_frame", "safe_name", "to_json"]

@@ -3,19 +3,23 @@
 One set per device under the output folder: ``timing-cpu.json``, ``timing-cpu.md``,
 ``timing-cpu.png`` (and ``timing-cuda.*`` from a GPU run). The report writer embeds them with::
 
-    from lossbench.timing.measure import load_timing, timing_markdown
+    from lossbench.timing.files import load_timing, timing_markdown
     tables = load_timing("results/timing")           # {"cpu": table, "cuda": table, ...}
     text = timing_markdown(tables, figures=True)     # Markdown, figures linked relative to the folder
+
+This module reads and writes plain JSON: it imports neither torch nor the loss zoo, so the report
+can read the tables without them.
 """
 
 from __future__ import annotations
 
-import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from lossbench.errors import UserError
-from lossbench.store import atomic_write_bytes, atomic_write_json, atomic_write_text
+from lossbench.store import atomic_write_json, atomic_write_text
+from lossbench.timing.figure import plot_timing
 
 
 def _file(folder: Path, device_type: str, suffix: str) -> Path:
@@ -28,7 +32,7 @@ def _mark(row: dict) -> str:
     return " ✓" if row["meets_goal"] else " ✗"
 
 
-def _duration(microseconds: float) -> str:
+def duration(microseconds: float) -> str:
     if microseconds >= 1000:
         return f"{microseconds / 1000:.2f} ms"
     return f"{microseconds:.1f} µs"
@@ -63,23 +67,37 @@ def _load(table: dict) -> str:
     return f" (host load average {load[0]:g} at the start)" if load else ""
 
 
-def summary_markdown(table: dict) -> str:
-    """Loss × shape: ratio to native cross-entropy (✓/✗ against the goal), plain's in brackets."""
+Cells = tuple[list[str], list[list[str]]]
+
+
+def summary_table(table: dict, time_label: str = "native CE (time)",
+                  time_format: Callable[[float], str] = duration) -> Cells:
+    """The loss × shape table (the one builder; the Markdown and the report both use it).
+
+    Returns the header (``loss`` and each shape) and the rows: native cross-entropy's time
+    (``time_label``, each median formatted by ``time_format``), then each loss's ratio to native
+    cross-entropy with ✓/✗ against the goal and its plain formulation's ratio in brackets.
+    """
     shapes = table["shapes"]
-    lines = ["| loss | " + " | ".join(s["shape"] for s in shapes) + " |",
-             "|---|" + "---:|" * len(shapes),
-             "| native CE (time) | " + " | ".join(_duration(s["reference"]["median_us"])
-                                                  for s in shapes) + " |"]
-    names = [row["loss"] for row in shapes[0]["losses"]]
-    for name in names:
-        cells = []
+    header = ["loss"] + [s["shape"] for s in shapes]
+    rows = [[time_label] + [time_format(s["reference"]["median_us"]) for s in shapes]]
+    for name in (row["loss"] for row in shapes[0]["losses"]):
+        cells = [name]
         for shape in shapes:
             row = next(r for r in shape["losses"] if r["loss"] == name)
             cell = f"{row['ratio_ce']:.2f}×{_mark(row)}"
             if "plain" in row:
                 cell += f" ({row['plain']['ratio_ce']:.2f}×)"
             cells.append(cell)
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        rows.append(cells)
+    return header, rows
+
+
+def summary_markdown(table: dict) -> str:
+    """Loss × shape: ratio to native cross-entropy (✓/✗ against the goal), plain's in brackets."""
+    header, rows = summary_table(table)
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     return "\n".join(lines)
 
 
@@ -98,9 +116,9 @@ def shape_markdown(shape: dict) -> str:
     rows += [(row["loss"], row, row.get("plain"), _mark(row)) for row in shape["losses"]]
     for name, row, plain, mark in rows:
         plain_cells = (" | | | " if plain is None else
-                       f" {_duration(plain['median_us'])} | {plain['ratio_ce']:.2f} | "
+                       f" {duration(plain['median_us'])} | {plain['ratio_ce']:.2f} | "
                        f"{_mib(plain['peak_mib'])} | {_count(plain.get('aten_ops'))} ")
-        lines.append(f"| {name} | {_duration(row['median_us'])} | {row['ratio_ce']:.2f}{mark} | "
+        lines.append(f"| {name} | {duration(row['median_us'])} | {row['ratio_ce']:.2f}{mark} | "
                      f"{row['ratio_ce_min']:.2f} | {row['ratio_copy']:.2f} | "
                      f"{_mib(row['peak_mib'])} | {_count(row.get('aten_ops'))} | "
                      f"{_count(row.get('full_allocs'))} |{plain_cells}|")
@@ -145,59 +163,6 @@ def timing_markdown(tables: dict, figures: bool | str = False, level: int = 3) -
     return "\n".join(parts)
 
 
-def plot_timing(table: dict, path: Path) -> Path:
-    """Horizontal bars per shape: each loss's ratio to native CE, fused and plain, goal line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
-
-    shapes = table["shapes"]
-    names = [row["loss"] for row in shapes[0]["losses"]]
-    figure, axes = plt.subplots(1, len(shapes), figsize=(3.4 * len(shapes) + 1.4,
-                                                         0.34 * len(names) + 1.5),
-                                sharey=True, squeeze=False)
-    positions = list(range(len(names)))
-    for axis, shape in zip(axes[0], shapes):
-        rows = {row["loss"]: row for row in shape["losses"]}
-        fused = [rows[n]["ratio_ce"] for n in names]
-        has_plain = all("plain" in rows[n] for n in names)
-        height = 0.4 if has_plain else 0.7
-        if has_plain:
-            plain = [rows[n]["plain"]["ratio_ce"] for n in names]
-            axis.barh([p + 0.2 for p in positions], plain, height=height, color="#c9c9c9",
-                      label="plain autograd formulation")
-        axis.barh([p - (0.2 if has_plain else 0) for p in positions], fused, height=height,
-                  color="#4c72b0", label="lossbench")
-        axis.axvline(1.0, color="#c44e52", linewidth=1, label="native cross-entropy")
-        goal = shape["losses"][0].get("goal")
-        if goal:
-            axis.axvline(goal, color="#c44e52", linestyle="--", linewidth=1, label="goal")
-        top = max(fused + (plain if has_plain else []) + [goal or 1.0])
-        axis.set_xlim(0, top * 1.08)
-        axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}×"))
-        axis.set_title(f"{shape['shape']} (CE {_duration(shape['reference']['median_us'])})",
-                       fontsize=9)
-        axis.set_xlabel("time / native cross-entropy", fontsize=8)
-        axis.grid(axis="x", alpha=0.3)
-        axis.tick_params(labelsize=8)
-    axes[0][0].set_yticks(positions, names)
-    axes[0][0].invert_yaxis()
-    handles, labels = axes[0][-1].get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
-    figure.legend(unique.values(), unique.keys(), loc="lower center", ncol=len(unique),
-                  fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.04))
-    threads = table["threads"]
-    figure.suptitle(f"forward+backward, {table['device_type']} ({table.get('hardware', '')}), "
-                    f"{threads} thread{'s' if threads != 1 else ''}", fontsize=10)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
-    plt.close(figure)
-    atomic_write_bytes(Path(path), buffer.getvalue())
-    return Path(path)
-
-
 def write_timing(table: dict, folder: str | Path) -> dict[str, Path]:
     """Write ``timing-<device>.json``, ``.md`` and ``.png`` into ``folder``; returns the paths."""
     folder = Path(folder)
@@ -206,7 +171,7 @@ def write_timing(table: dict, folder: str | Path) -> dict[str, Path]:
     paths = {"json": _file(folder, device, "json"), "markdown": _file(folder, device, "md"),
              "figure": _file(folder, device, "png")}
     atomic_write_json(paths["json"], table)
-    plot_timing(table, paths["figure"])
+    plot_timing(table, paths["figure"], duration)
     atomic_write_text(paths["markdown"], device_markdown(table, paths["figure"].name, level=2))
     return paths
 
@@ -220,5 +185,65 @@ def load_timing(folder: str | Path) -> dict[str, dict]:
     for path in sorted(folder.glob("timing-*.json"), key=lambda p: (p.stem != "timing-cpu", p)):
         table = json.loads(path.read_text())
         if table.get("kind") == "lossbench-timing":
+            tables[table["device_type"]] = table
+    return tables
+
+
+# ------------------------------------------------------------------------- the harness table
+def _harness_file(folder: Path, device_type: str, suffix: str) -> Path:
+    return Path(folder) / f"harness-{device_type}.{suffix}"
+
+
+def harness_rows(table: dict) -> Cells:
+    """The harness table's header and rows (the Markdown and the report both use it)."""
+    header = ["what runs", "median", "× bare loop", "× bare loop (best)"]
+    rows = [[row["label"], duration(row["median_ms"] * 1000), f"{row['ratio']:.2f}×",
+             f"{row['ratio_min']:.2f}×"] for row in table["rows"]]
+    return header, rows
+
+
+def harness_markdown(table: dict, level: int = 2) -> str:
+    """One device's harness section: where and what it measured, then the table."""
+    recipe, method, env = table["recipe"], table["method"], table["environment"]
+    versions = env.get("versions", {})
+    threads = table["threads"]
+    header, rows = harness_rows(table)
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    text = (f"Device **{table['device_type']}** ({table.get('hardware', '?')}), {threads} "
+            f"thread{'s' if threads != 1 else ''}; torch {versions.get('torch', '?')}, optuna "
+            f"{versions.get('optuna', '?')}, lossbench {versions.get('lossbench', '?')} (commit "
+            f"{env.get('git_commit', '?')[:12]}){_load(table)}. Suite `{table['suite']}`, dataset "
+            f"`{recipe['dataset']}` ({recipe['train_size']} training, {recipe['val_size']} "
+            f"validation rows), {recipe['model']}, loss {recipe['loss']}, {recipe['epochs']} "
+            f"epochs of batch {recipe['batch_size']}, {recipe['optimizer']} with a "
+            f"{recipe['schedule']} schedule, a validation pass after every epoch. Median of "
+            f"{method['rounds']} interleaved rounds after {method['warmup_rounds']} warm-up "
+            f"round; × bare loop: the median over rounds of the ratio within a round; best: "
+            f"fastest over fastest. The trials: {method['trials']}.")
+    hashes = "#" * level
+    return f"{hashes} Harness timing on {table['device_type']}\n\n{text}\n\n" + \
+        "\n".join(lines) + "\n"
+
+
+def write_harness(table: dict, folder: str | Path) -> dict[str, Path]:
+    """Write ``harness-<device>.json`` and ``.md`` into ``folder``; returns the paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    device = table["device_type"]
+    paths = {"json": _harness_file(folder, device, "json"),
+             "markdown": _harness_file(folder, device, "md")}
+    atomic_write_json(paths["json"], table)
+    atomic_write_text(paths["markdown"], harness_markdown(table))
+    return paths
+
+
+def load_harness(folder: str | Path) -> dict[str, dict]:
+    """Every ``harness-<device>.json`` in ``folder`` (none: an empty dict), cpu first."""
+    tables = {}
+    for path in sorted(Path(folder).glob("harness-*.json"),
+                       key=lambda p: (p.stem != "harness-cpu", p)):
+        table = json.loads(path.read_text())
+        if table.get("kind") == "lossbench-harness":
             tables[table["device_type"]] = table
     return tables

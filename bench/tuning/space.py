@@ -14,7 +14,7 @@ def sample_params(trial: optuna.Trial, plan: StudyPlan) -> dict[str, Any]:
     params = {"lr": trial.suggest_float("lr", *plan.optim.lr, log=True),
               "weight_decay": trial.suggest_float("weight_decay", *plan.optim.weight_decay,
                                                   log=True)}
-    for name, spec in tuned_space(plan.loss.name, plan.loss.fixed).items():
+    for name, spec in tuned_space(plan.loss.registry_name, plan.loss.fixed).items():
         params[name] = suggest(trial, name, spec)
     return params
 

@@ -1,0 +1,132 @@
+"""The one setup that ``lossbench run`` and ``lossbench tune`` share.
+
+``open_session`` resolves the device and the CPU threads, checks ``--workers``, opens the study
+storage (``--storage``, ``$LOSSBENCH_STORAGE`` or the results folder's SQLite file) and quiets
+Optuna; nothing is written before the storage opens. ``helpers`` starts and always reaps the
+``--workers`` helper processes; ``tune_study`` brings one study to its target with a progress line;
+``helper_argv`` builds a helper's command line; ``load_prepared`` is the one place data is loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from lossbench.config.datasets import DatasetEntry
+from lossbench.config.plan import StudyPlan
+from lossbench.engine.data import TrainValData
+from lossbench.engine.device import resolve_device, set_threads
+from lossbench.errors import UserError
+from lossbench.progress import Progress
+from lossbench.store import ResultStore
+from lossbench.tuning.storage import open_storage
+from lossbench.tuning.study import finished_trials, open_study, quiet_optuna
+from lossbench.tuning.trials import run_trials
+from lossbench.tuning.workers import STORAGE_ENV, spawn, wait_all
+
+MAX_WORKERS = 256
+
+
+@dataclass
+class Session:
+    """What every stage of one invocation works with."""
+
+    device: torch.device
+    store: ResultStore
+    storage_url: str
+    storage: optuna.storages.BaseStorage
+    grace_period: int
+
+
+def check_workers(workers: int) -> None:
+    """``--workers``: a whole number from 1 to 256."""
+    if isinstance(workers, bool) or not isinstance(workers, int) \
+            or not 1 <= workers <= MAX_WORKERS:
+        raise UserError(f"--workers must be a whole number from 1 to {MAX_WORKERS}, "
+                        f"got {workers!r}")
+
+
+def open_session(*, device: str, threads: int | None, cpu_threads: int | None, workers: int,
+                 storage: str | None, results: Path, heartbeat_interval: int,
+                 grace_period: int) -> Session:
+    """Device, threads, storage and results folder of one invocation (``cpu_threads``: the
+    suite's ``[cpu] threads``, used on a CPU unless ``threads`` says otherwise)."""
+    resolved = resolve_device(device)
+    set_threads(threads if threads is not None
+                else (cpu_threads if resolved.type == "cpu" else None))
+    check_workers(workers)
+    store = ResultStore(results)
+    url = storage or os.environ.get(STORAGE_ENV) or store.studies_url()
+    opened = open_storage(url, heartbeat_interval, grace_period)
+    quiet_optuna()
+    return Session(resolved, store, url, opened, grace_period)
+
+
+@contextlib.contextmanager
+def helpers(argv: list[str], count: int, storage_url: str,
+            problems: list[str]) -> Iterator[None]:
+    """Run ``count`` helper processes of ``lossbench argv`` beside the block; when the block
+    fails they are terminated; they are always waited for, and each one that did not exit 0
+    adds a line to ``problems``."""
+    processes = spawn(argv, count, storage_url) if count > 0 else []
+    try:
+        yield
+    except BaseException:
+        for process in processes:  # this worker failed: do not leave its helpers behind
+            process.terminate()
+        raise
+    finally:
+        problems.extend(wait_all(processes))
+
+
+def helper_argv(command: list[str], flags: dict[str, Any]) -> list[str]:
+    """A helper's command line: ``command`` then ``--flag value`` for every value that is not
+    None (True: the flag alone). The storage URL goes by environment, never by argument."""
+    argv = list(command)
+    for flag, value in flags.items():
+        if value is True:
+            argv.append(flag)
+        elif value is not None and value is not False:
+            argv += [flag, str(value)]
+    return argv
+
+
+def load_prepared(entry: DatasetEntry, seed: int, cache_dir: Path | None) -> Any:
+    """``lossbench.datasets.prepare`` for one suite entry (the one place data is loaded)."""
+    from lossbench.datasets import prepare
+
+    return prepare(entry.spec, seed=seed, cache_dir=cache_dir)
+
+
+def best_value(study: optuna.Study) -> float | None:
+    values = [t.value for t in finished_trials(study) if t.state.name == "COMPLETE"]
+    return max(values) if values else None
+
+
+def tune_study(plan: StudyPlan, data: TrainValData, session: Session, target: int,
+               progress: Progress, label: str, study_name: str | None = None,
+               ) -> tuple[optuna.Study, int]:
+    """Bring ``plan``'s study to ``target`` finished trials, showing progress under ``label``;
+    returns the study and the trials run by this process (others' trials count too)."""
+    study = open_study(plan, session.storage, study_name)
+    shown = [min(target, len(finished_trials(study)))]
+    progress.advance(shown[0])
+
+    def show(current: optuna.Study) -> None:
+        done = min(len(finished_trials(current)), target)
+        progress.advance(done - shown[0])
+        shown[0] = done
+        progress.show(plan.dataset.name, label, f"trial {min(done + 1, target)}/{target}",
+                      best_value(current))
+
+    show(study)
+    ran = run_trials(study, plan, data, session.device, target, after_trial=show,
+                     grace_period=session.grace_period)
+    show(study)
+    return study, ran
