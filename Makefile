@@ -32,6 +32,7 @@ bench: $(STAMP)
 
 # make timing [TIMING_DEVICE=auto|cpu|cuda] [TIMING_THREADS=N] [TIMING_SHAPES=256x18,...]
 #             [TIMING_ARGS="--rounds 40"]  (more options: lossbench timing --help)
+# the kernel table, the pytest-benchmark JSON, then the harness table (timing --harness)
 timing: $(STAMP)
 	$(BIN)/lossbench timing --out $(TIMING_OUT) --device $(TIMING_DEVICE) --shapes $(TIMING_SHAPES) \
 		$(if $(TIMING_THREADS),--threads $(TIMING_THREADS)) $(TIMING_ARGS)
@@ -39,17 +40,19 @@ timing: $(STAMP)
 	LOSSBENCH_TIMING_THREADS=$(TIMING_THREADS) $(BIN)/python -m pytest -q \
 		tests/benchmarks/bench_losses.py --benchmark-enable --benchmark-columns=min,median,iqr,rounds \
 		--benchmark-json=$(TIMING_OUT)/pytest-benchmark-$(TIMING_DEVICE).json
+	$(BIN)/lossbench timing --harness --out $(TIMING_OUT) --device $(TIMING_DEVICE) \
+		$(if $(TIMING_THREADS),--threads $(TIMING_THREADS))
 
 tune: $(STAMP)
 	$(BIN)/lossbench tune --dataset $(DATASET) --loss $(LOSS) --trials $(TRIALS)
 
 # make gpu-check [CIFAR10=path/to/cifar10-jpg.tar.gz] [GPU_CHECK_OUT=results/gpu-check]
-#                [GPU_CHECK_ARGS=--dry-run]   about ten minutes on one GPU (python -m lossbench.gpu_check --help)
+#                [GPU_CHECK_ARGS=--dry-run]   about ten minutes on one GPU (lossbench gpu-check --help)
 CIFAR10 ?= $(LOSSBENCH_CIFAR10_JPG)
 GPU_CHECK_OUT ?= results/gpu-check
 GPU_CHECK_ARGS ?=
 gpu-check: $(STAMP)
-	$(BIN)/python -m lossbench.gpu_check --out $(GPU_CHECK_OUT) $(if $(CIFAR10),--root $(CIFAR10)) \
+	$(BIN)/lossbench gpu-check --out $(GPU_CHECK_OUT) $(if $(CIFAR10),--root $(CIFAR10)) \
 		$(GPU_CHECK_ARGS)
 
 lint: $(STAMP)

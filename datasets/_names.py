@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
+
+from lossbench.errors import close_matches
 
 
 def unknown_name_message(kind: str, name: object, allowed: Iterable[str]) -> str:
-    """Say that ``name`` is not a known ``kind``, suggest close matches and list the allowed names."""
+    """Say that ``name`` is not a known ``kind``, suggest close matches and list the allowed names.
+
+    The close matches come from ``lossbench.errors.close_matches``, the package's one did-you-mean.
+    """
     allowed = sorted(allowed)
-    close = difflib.get_close_matches(str(name), allowed, n=3, cutoff=0.5)
+    close = close_matches(name, allowed)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return f"unknown {kind} {name!r}.{hint} Allowed: {', '.join(allowed)}"
 

@@ -191,13 +191,14 @@ def register_source(source: Source) -> Source:
     return source
 
 
+def available_sources() -> list[str]:
+    """Sorted names of every registered source."""
+    return sorted(_REGISTRY)
+
+
 def get_source(name: str) -> Source:
     """The registered source called ``name``; a miss names the close matches and lists all."""
-    if name not in _REGISTRY:
-        raise UserError(unknown_name_message("source", name, _REGISTRY))
-    return _REGISTRY[name]
-
-
-def available_sources() -> list[str]:
-    """Sorted names of the registered sources."""
-    return sorted(_REGISTRY)
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):  # TypeError: an unhashable name (a TOML list) is a miss too
+        raise UserError(unknown_name_message("source", name, available_sources())) from None

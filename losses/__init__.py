@@ -4,6 +4,10 @@
 >>> loss = build_loss("focal", num_classes=10, gamma=2.0)
 >>> available_losses()[:3]
 ['balanced_softmax', 'ce', 'class_balanced']
+>>> per_sample = build_loss("focal", num_classes=10, reduction="none")  # (N,) losses
+
+``reduction`` ("mean" default, "sum", "none") is taken by every loss, function and module;
+soft-F1, a batch-level loss, allows "mean" only (``loss_info(name).reductions``).
 """
 
 from . import plain
@@ -26,7 +30,7 @@ from .prior_adjusted import (
                             balanced_softmax_loss,
                             logit_adjusted_loss,
 )
-from .soft_f1 import SoftF1LossModule, soft_f1_loss
+from .soft_f1 import SoftF1Loss, soft_f1_loss
 
 __all__ = [
                             "BalancedSoftmaxLoss",
@@ -40,7 +44,7 @@ __all__ = [
                             "LossModule",
                             "PolyLoss",
                             "SearchParam",
-                            "SoftF1LossModule",
+                            "SoftF1Loss",
                             "WeightedCrossEntropyLoss",
                             "available_losses",
                             "balanced_softmax_loss",

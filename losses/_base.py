@@ -1,34 +1,40 @@
-"""What every loss module and function shares: input checks, float32 math, weighted means."""
+"""What every loss module and function shares: float32 math, reductions, weighted means.
+
+Inputs are checked once per call, by the entry point: the public function (``focal_loss``) calls
+``check_inputs`` before it checks its parameters; a module checks its parameters (``reduction``
+included) once when built and its tensors in ``forward`` (:meth:`LossModule.check_call`). The
+private math both call (wrapped by :func:`loss_entry`) checks nothing again.
+"""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
 from ._checks import (
+    REDUCTIONS,
     as_loss_dtype,
     autocast_on,
     check_inputs,
-    check_logit_columns,
     check_num_classes,
+    check_reduction,
     class_vector,
     full_precision,
 )
 
 
 def loss_entry(fn: Callable) -> Callable:
-    """Wrap a loss function: check inputs, then run its math in float32 with autocast off.
+    """Wrap a loss's math: run it in float32 with autocast off, on int64 targets.
 
     float64 logits stay float64 (for ``gradcheck``); bf16/fp16 logits are upcast, so the value
-    is float32 even inside a bf16 autocast region.
+    is float32 even inside a bf16 autocast region. The inputs were checked by the caller.
     """
 
     @functools.wraps(fn)
     def wrapper(logits: torch.Tensor, target: torch.Tensor, *args, **kwargs) -> torch.Tensor:
-        check_inputs(logits, target)
         if target.dtype != torch.int64:
             target = target.long()
         if autocast_on(logits.device):  # entering the context costs µs; most calls need not
@@ -46,12 +52,17 @@ def like(vector: torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor | No
     return vector.to(device=logits.device, dtype=logits.dtype)
 
 
-def sample_scale(target: torch.Tensor, weight: torch.Tensor | None, logits: torch.Tensor):
-    """Per-sample factor of a weighted mean: w_{tᵢ}/Σⱼ w_{tⱼ} (PyTorch's convention), or 1/N."""
+def sample_scale(target: torch.Tensor, weight: torch.Tensor | None, logits: torch.Tensor,
+                 reduction: str = "mean"):
+    """Per-sample factor sᵢ of the reduction: the loss is Σᵢ sᵢ·ℓᵢ ("none": the vector sᵢ·ℓᵢ).
+
+    "mean": w_{tᵢ}/Σⱼ w_{tⱼ} (PyTorch's weighted mean), or 1/N without ``weight``;
+    "sum" and "none": w_{tᵢ}, or 1 without ``weight``. A float where it is the same for all.
+    """
     if weight is None:
-        return 1.0 / max(target.shape[0], 1)
+        return 1.0 / max(target.shape[0], 1) if reduction == "mean" else 1.0
     sample_weight = like(weight, logits).index_select(0, target)  # [target], 3× cheaper
-    return sample_weight / sample_weight.sum()
+    return sample_weight / sample_weight.sum() if reduction == "mean" else sample_weight
 
 
 def weight_vector(weight, num_classes: int) -> torch.Tensor | None:
@@ -60,17 +71,22 @@ def weight_vector(weight, num_classes: int) -> torch.Tensor | None:
 
 
 class LossModule(nn.Module):
-    """Base of the loss modules: stores ``num_classes`` and the per-class ``weight`` buffer.
+    """Base of the loss modules: stores ``num_classes``, ``reduction`` and the ``weight`` buffer.
 
-    ``on_epoch_start(epoch, num_epochs)`` is called by the trainer before every epoch; losses
-    whose behaviour changes during training (LDAM's deferred re-weighting) override it.
+    ``reductions`` lists the reductions a loss allows (all three unless a subclass says fewer;
+    the registry shows it as ``loss_info(name).reductions``). ``on_epoch_start(epoch,
+    num_epochs)`` is called by the trainer before every epoch; losses whose behaviour changes
+    during training (LDAM's deferred re-weighting) override it.
     """
 
     loss_name: str = ""
+    reductions: Sequence[str] = REDUCTIONS
+    reduction_note: str = ""  # why a loss allows fewer reductions, appended to the error
 
-    def __init__(self, num_classes: int, weight=None) -> None:
+    def __init__(self, num_classes: int, weight=None, reduction: str = "mean") -> None:
         super().__init__()
         self.num_classes = check_num_classes(num_classes)
+        self.reduction = check_reduction(reduction, self.reductions, self.reduction_note)
         self.register_buffer("weight", weight_vector(weight, num_classes))
         self._casts: dict = {}
 
@@ -96,8 +112,16 @@ class LossModule(nn.Module):
     def on_epoch_start(self, epoch: int, num_epochs: int) -> None:
         """Hook for schedules inside a loss; nothing by default."""
 
-    def check_columns(self, logits: torch.Tensor) -> None:
-        check_logit_columns(logits, self.num_classes)
+    def check_call(self, logits: torch.Tensor, target: torch.Tensor) -> None:
+        """The one check of a ``forward`` call: tensors, shapes, width ``num_classes``, targets."""
+        check_inputs(logits, target, self.num_classes)
+
+    def describe(self, *settings: str) -> str:
+        """``extra_repr`` text: num_classes, the loss's own settings, reduction if not "mean"."""
+        parts = [f"num_classes={self.num_classes}", *settings]
+        if self.reduction != "mean":
+            parts.append(f"reduction={self.reduction!r}")
+        return ", ".join(parts)
 
     def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}"
+        return self.describe()

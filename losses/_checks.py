@@ -12,6 +12,9 @@ from collections.abc import Sequence
 import torch
 
 Vector = Sequence[float] | torch.Tensor | None
+# How the per-sample losses are combined: "mean" (the default; the weighted mean Σ w_t ℓ / Σ w_t
+# where per-class ``weight`` is given), "sum" (Σ w_t ℓ) or "none" (the (N,) vector w_t ℓ).
+REDUCTIONS = ("mean", "sum", "none")
 
 
 def as_loss_dtype(logits: torch.Tensor) -> torch.Tensor:
@@ -43,8 +46,14 @@ def full_precision(device: torch.device):
     return contextlib.nullcontext()
 
 
-def check_inputs(logits: torch.Tensor, target: torch.Tensor) -> None:
-    """Check shapes and the target range of a ``(N, C)`` logits / ``(N,)`` target pair."""
+def check_inputs(logits: torch.Tensor, target: torch.Tensor,
+                 num_classes: int | None = None) -> None:
+    """Check shapes and the target range of a ``(N, C)`` logits / ``(N,)`` target pair.
+
+    Called once per loss call, by its entry point (the public function or the module's
+    ``forward``); the math behind it checks nothing again. ``num_classes`` (a module's) is
+    checked against the logits' columns before the target range, so a wrong width is named.
+    """
     if not isinstance(logits, torch.Tensor) or not isinstance(target, torch.Tensor):
         # ValueError, not TypeError: the loss contract gives every bad input one exception type
         raise ValueError(  # noqa: TRY004
@@ -66,6 +75,8 @@ def check_inputs(logits: torch.Tensor, target: torch.Tensor) -> None:
         )
     if target.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
         raise ValueError(f"target must hold integer class indices; got dtype {target.dtype}")
+    if num_classes is not None:
+        check_logit_columns(logits, num_classes)
     num_classes = logits.shape[1]
     if target.numel():
         low, high = torch.aminmax(target)
@@ -138,6 +149,16 @@ def check_choice(name: str, value: str, allowed: Sequence[str]) -> str:
             f"{name} must be one of {', '.join(repr(a) for a in allowed)}; got {value!r}"
         )
     return value
+
+
+def check_reduction(reduction: str, allowed: Sequence[str] = REDUCTIONS, why: str = "") -> str:
+    """Check ``reduction`` against ``allowed`` (``why`` explains a loss's shorter list)."""
+    if not isinstance(reduction, str) or reduction not in allowed:
+        raise ValueError(
+            f"reduction must be one of {', '.join(repr(a) for a in allowed)}; got "
+            f"{reduction!r}{why}"
+        )
+    return reduction
 
 
 def check_num_classes(num_classes: int) -> int:

@@ -25,8 +25,10 @@ import torch.nn.functional as F
 
 Scale = float | torch.Tensor
 # A per-sample term of the cross-entropy c (detached, (N,)) and the per-sample scale s (weight
-# over the reduction's denominator, a float or (N,)): term(c, s) -> (Σᵢ sᵢ·φ(cᵢ), s·φ′(c)).
-SampleTerm = Callable[[torch.Tensor, Scale], tuple[torch.Tensor, torch.Tensor]]
+# over the reduction's denominator, a float or (N,)):
+# term(c, s, per_sample) -> (Σᵢ sᵢ·φ(cᵢ), s·φ′(c)), or with per_sample the (N,) vector s·φ(c)
+# in place of the sum (reduction "none").
+SampleTerm = Callable[[torch.Tensor, Scale, bool], tuple[torch.Tensor, torch.Tensor]]
 
 
 def weighted_sum(values: torch.Tensor, scale: Scale) -> torch.Tensor:
@@ -36,10 +38,16 @@ def weighted_sum(values: torch.Tensor, scale: Scale) -> torch.Tensor:
     return values.sum().mul_(scale)
 
 
-def cross_entropy_term(ce: torch.Tensor, scale: Scale) -> tuple[torch.Tensor, torch.Tensor]:
+def scaled(values: torch.Tensor, scale: Scale, per_sample: bool) -> torch.Tensor:
+    """s·v (per sample, in place: ``values`` is a temporary) or Σᵢ sᵢ·vᵢ."""
+    return values.mul_(scale) if per_sample else weighted_sum(values, scale)
+
+
+def cross_entropy_term(ce: torch.Tensor, scale: Scale,
+                       per_sample: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """φ(c) = c: cross-entropy."""
     slope = scale if isinstance(scale, torch.Tensor) else torch.full_like(ce, scale)
-    return weighted_sum(ce, scale), slope
+    return scaled(ce.clone(), scale, True) if per_sample else weighted_sum(ce, scale), slope
 
 
 def focal_term(gamma: float) -> SampleTerm:
@@ -54,13 +62,14 @@ def focal_term(gamma: float) -> SampleTerm:
         return cross_entropy_term
     exponent = gamma - 1.0
 
-    def term(ce: torch.Tensor, scale: Scale) -> tuple[torch.Tensor, torch.Tensor]:
+    def term(ce: torch.Tensor, scale: Scale,
+             per_sample: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         log_pt = ce.neg()
         pt = log_pt.exp()
         one_minus_pt = log_pt.expm1_().neg_()
         if exponent == 0.0:  # γ = 1: (1−p)^0 = 1, no power at all
             slope = torch.addcmul(one_minus_pt, pt, ce).mul_(scale)
-            return weighted_sum(one_minus_pt.mul_(ce), scale), slope
+            return scaled(one_minus_pt.mul_(ce), scale, per_sample), slope
         if exponent == 1.0:  # γ = 2, the default: (1−p)^1 needs no pow
             power = one_minus_pt * scale
         else:
@@ -68,6 +77,8 @@ def focal_term(gamma: float) -> SampleTerm:
                 else one_minus_pt
             power = base.pow(exponent).mul_(scale)  # s·(1−p)^{γ−1}
         slope = torch.addcmul(one_minus_pt, pt, ce, value=gamma).mul_(power)
+        if per_sample:
+            return power.mul_(one_minus_pt).mul_(ce), slope
         return torch.dot(power.mul_(one_minus_pt), ce), slope
 
     return term
@@ -76,9 +87,10 @@ def focal_term(gamma: float) -> SampleTerm:
 def poly_term(epsilon: float) -> SampleTerm:
     """φ(c) = c + ε(1 − e^{−c}) (Poly-1); dφ/dc = 1 + ε·e^{−c}."""
 
-    def term(ce: torch.Tensor, scale: Scale) -> tuple[torch.Tensor, torch.Tensor]:
+    def term(ce: torch.Tensor, scale: Scale,
+             per_sample: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         pt_minus_one = ce.neg().expm1_()
-        total = weighted_sum(torch.add(ce, pt_minus_one, alpha=-epsilon), scale)
+        total = scaled(torch.add(ce, pt_minus_one, alpha=-epsilon), scale, per_sample)
         if isinstance(scale, torch.Tensor):
             return total, pt_minus_one.mul_(epsilon).add_(1.0 + epsilon).mul_(scale)
         return total, pt_minus_one.mul_(epsilon * scale).add_((1.0 + epsilon) * scale)
@@ -86,23 +98,27 @@ def poly_term(epsilon: float) -> SampleTerm:
     return term
 
 
-def reweighted_cross_entropy(logits, target, sample_scale: Scale, term: SampleTerm):
+def reweighted_cross_entropy(logits, target, sample_scale: Scale, term: SampleTerm,
+                             per_sample: bool = False):
     """Σᵢ sᵢ·φ(cᵢ) for a loss that depends on the logits only through cᵢ = CE(zᵢ, tᵢ).
 
     Its gradient is Σᵢ sᵢ·φ′(cᵢ)·∂cᵢ/∂z, so native cross-entropy (one fused kernel forward and
     backward) does all the (N, C) work, and φ, φ′ cost a few operations on (N,) vectors:
     the value is Σ sᵢφ(cᵢ), the gradient flows through ``dot(c, s·φ′)`` with φ′ held
     constant. ``sample_scale`` is sᵢ (weight over the reduction's denominator), an ``(N,)``
-    tensor or a float. First-order exact (``gradcheck`` holds); not for double backward.
+    tensor or a float. With ``per_sample`` (reduction "none") the value is the ``(N,)`` vector
+    sᵢφ(cᵢ) and the gradient flows through ``c·(s·φ′)`` element by element.
+    First-order exact (``gradcheck`` holds); not for double backward.
     """
     ce = F.cross_entropy(logits, target, reduction="none")
-    total, slope = term(ce.detach(), sample_scale)  # detached: nothing here is recorded
-    linear = torch.dot(ce, slope)
+    total, slope = term(ce.detach(), sample_scale, per_sample)  # detached: nothing recorded
+    linear = ce * slope if per_sample else torch.dot(ce, slope)
     return linear + total.sub_(linear.detach())
 
 
 # ATen's reduction enum and the ignore index of F.nll_loss; targets are checked to lie in [0, C).
-_MEAN, _IGNORE_INDEX = 1, -100
+ATEN_REDUCTION = {"none": 0, "mean": 1, "sum": 2}
+_IGNORE_INDEX = -100
 
 
 class ScaledMarginCrossEntropy(torch.autograd.Function):
@@ -111,27 +127,29 @@ class ScaledMarginCrossEntropy(torch.autograd.Function):
     Autograd through ``F.cross_entropy(z * s)`` would scale the gradient by s in a pass of its
     own over a fresh ``(N, C)`` tensor; here s joins the scalar ``grad_output`` instead, and the
     backward is the two kernels native cross-entropy's own backward runs (``nll_loss_backward``,
-    ``_log_softmax_backward_data``), so the numbers are the native ones.
+    ``_log_softmax_backward_data``), so the numbers are the native ones. ``reduction`` is
+    ATen's (``ATEN_REDUCTION``): "mean" weighted as PyTorch does, "sum", or "none" ((N,)).
     """
 
     @staticmethod
-    def forward(ctx, logits, target, target_shift, scale: float, weight):
+    def forward(ctx, logits, target, target_shift, scale: float, weight, reduction: int):
         shifted = logits * scale  # a fresh tensor, so the shift is added in place
         shifted.scatter_add_(1, target.unsqueeze(1), target_shift.unsqueeze(1))
         log_probs = torch.log_softmax(shifted, dim=1)
-        value, total_weight = torch.ops.aten.nll_loss_forward(log_probs, target, weight, _MEAN,
-                                                              _IGNORE_INDEX)
+        value, total_weight = torch.ops.aten.nll_loss_forward(log_probs, target, weight,
+                                                              reduction, _IGNORE_INDEX)
         ctx.save_for_backward(log_probs, target, total_weight, weight)
-        ctx.scale = scale
+        ctx.scale, ctx.reduction = scale, reduction
         return value
 
     @staticmethod
     def backward(ctx, grad_output):
         log_probs, target, total_weight, weight = ctx.saved_tensors
         grad = torch.ops.aten.nll_loss_backward(grad_output * ctx.scale, log_probs, target,
-                                                weight, _MEAN, _IGNORE_INDEX, total_weight)
+                                                weight, ctx.reduction, _IGNORE_INDEX,
+                                                total_weight)
         grad = torch._log_softmax_backward_data(grad, log_probs, 1, log_probs.dtype)
-        return grad, None, None, None, None
+        return grad, None, None, None, None, None
 
 
 class SmoothedCrossEntropy(torch.autograd.Function):
@@ -142,16 +160,19 @@ class SmoothedCrossEntropy(torch.autograd.Function):
     −sᵢ·(b + a·δ_{j,tᵢ}): one filled ``(N, C)`` tensor and a scatter, handed to the kernel
     native cross-entropy's backward uses (``_log_softmax_backward_data``, whose fused exp is
     twice as fast as a separate ``torch.exp``); since a + bC = 1 the result is
-    sᵢ·(p_{ij} − b − a·δ_{j,tᵢ}).
+    sᵢ·(p_{ij} − b − a·δ_{j,tᵢ}). With ``per_sample`` (reduction "none") the value is the
+    ``(N,)`` vector of the sᵢ·ℓᵢ and ``grad_output`` is ``(N,)``: the same backward.
     """
 
     @staticmethod
-    def forward(ctx, logits, target, sample_scale, on_target: float, on_every: float):
+    def forward(ctx, logits, target, sample_scale, on_target: float, on_every: float,
+                per_sample: bool = False):
         log_probs = torch.log_softmax(logits, dim=1)
-        if isinstance(sample_scale, torch.Tensor):
-            per_sample = log_probs.sum(dim=1).mul_(on_every)
-            per_sample.add_(log_probs.gather(1, target.unsqueeze(1)).squeeze(1), alpha=on_target)
-            value = torch.dot(per_sample, sample_scale).neg_()
+        if per_sample or isinstance(sample_scale, torch.Tensor):
+            losses = log_probs.sum(dim=1).mul_(on_every)  # −ℓᵢ before the scale
+            losses.add_(log_probs.gather(1, target.unsqueeze(1)).squeeze(1), alpha=on_target)
+            value = (losses.mul_(sample_scale) if per_sample
+                     else torch.dot(losses, sample_scale)).neg_()
         else:  # one scale s: a·s·NLL_sum − b·s·Σᵢⱼ log pᵢⱼ
             value = F.nll_loss(log_probs, target, reduction="sum").mul_(on_target * sample_scale)
             if on_every:
@@ -173,7 +194,7 @@ class SmoothedCrossEntropy(torch.autograd.Function):
             grad = torch.empty_like(log_probs).fill_(scale * -on_every)
         grad.scatter_add_(1, target.unsqueeze(1), column.mul(-on_target))
         grad = torch._log_softmax_backward_data(grad, log_probs, 1, log_probs.dtype)
-        return grad, None, None, None, None
+        return grad, None, None, None, None, None
 
 
 def f1_from_totals(true_pos, prob_sum, class_size, epsilon: float, clamp: bool, weight):
@@ -228,7 +249,7 @@ def f1_gradients(true_pos, prob_sum, class_size, epsilon: float, clamp: bool, we
     return loss, grad_true_pos, grad_prob_sum
 
 
-class SoftF1Loss(torch.autograd.Function):
+class SoftF1Function(torch.autograd.Function):
     """Soft-F1 loss from one softmax: per-class totals, then the gradient through the softmax.
 
     The loss depends on p only through TP_c = Σ_{i:tᵢ=c} p_{ic} and S_c = Σᵢ p_{ic}; with
@@ -236,7 +257,7 @@ class SoftF1Loss(torch.autograd.Function):
     ∂L/∂p_{ij} = g_S[j] + δ_{j,tᵢ}·g_T[j], and the softmax backward (native cross-entropy's
     kernel, ``_softmax_backward_data``) gives ∂L/∂z_{ij} = p_{ij}·(∂L/∂p_{ij} − Σ_k p_{ik}·∂L/∂p_{ik}).
     S is a matrix-vector product with ones: a column sum over contiguous rows, where
-    ``sum(dim=0)`` strides.
+    ``sum(dim=0)`` strides. One value for the batch: there are no per-sample losses.
     """
 
     @staticmethod

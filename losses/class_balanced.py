@@ -6,7 +6,14 @@ import torch
 
 from . import plain
 from ._base import LossModule, like, loss_entry, sample_scale
-from ._checks import check_choice, check_inputs, check_range, class_counts_vector, class_vector
+from ._checks import (
+    check_choice,
+    check_inputs,
+    check_range,
+    check_reduction,
+    class_counts_vector,
+    class_vector,
+)
 from ._fused import cross_entropy_term, focal_term, reweighted_cross_entropy
 from ._registry import choice, register_loss, uniform
 
@@ -21,16 +28,17 @@ def effective_number_weights(class_counts: torch.Tensor, beta: float) -> torch.T
 
 
 @loss_entry
-def _class_balanced(logits, target, class_weights, base: str, gamma: float, weight):
+def _class_balanced(logits, target, class_weights, base: str, gamma: float, weight,
+                    reduction: str):
     scale = like(class_weights, logits).index_select(0, target)
-    scale = scale.mul_(sample_scale(target, weight, logits))
+    scale = scale.mul_(sample_scale(target, weight, logits, reduction))
     term = focal_term(gamma) if base == "focal" else cross_entropy_term
-    return reweighted_cross_entropy(logits, target, scale, term)
+    return reweighted_cross_entropy(logits, target, scale, term, per_sample=reduction == "none")
 
 
 def class_balanced_loss(logits: torch.Tensor, target: torch.Tensor, class_counts,
                         beta: float = 0.9999, base: str = "focal", gamma: float = 1.0,
-                        weight=None) -> torch.Tensor:
+                        weight=None, reduction: str = "mean") -> torch.Tensor:
     r"""Class-balanced loss: a base loss re-weighted by the inverse effective number of samples.
 
     .. math:: w_c = \frac{1-\beta}{1-\beta^{n_c}}\ \text{normalised so}\ \sum_c w_c = C,\qquad
@@ -42,7 +50,11 @@ def class_balanced_loss(logits: torch.Tensor, target: torch.Tensor, class_counts
     γ = 1.0 (the paper's choice for CIFAR-10-LT at ρ = 100).
     Reference: Cui et al., "Class-Balanced Loss Based on Effective Number of Samples",
     CVPR 2019. Args: logits ``(N, C)``, target ``(N,)``, class_counts ``(C,)`` training counts,
-    beta in ``[0, 1)``, weight: optional extra per-class weights (weighted-mean convention).
+    beta in ``[0, 1)``, weight: optional extra per-class weights (weighted-mean convention:
+    the mean is then :math:`\sum_i v_{t_i} w_{t_i}\ell_i / \sum_i v_{t_i}` with v the extra
+    weights). ``reduction``: ``"mean"`` (default, as above), ``"sum"``
+    (:math:`\sum_i v_{t_i} w_{t_i}\ell^{base}_i`) or ``"none"`` (that ``(N,)`` vector).
+    Returns a scalar, or ``(N,)`` for ``"none"``.
     """
     check_inputs(logits, target)
     num_classes = logits.shape[1]
@@ -50,8 +62,9 @@ def class_balanced_loss(logits: torch.Tensor, target: torch.Tensor, class_counts
     beta = check_range("beta", beta, 0.0, 1.0)
     check_choice("base", base, BASES)
     gamma = check_range("gamma", gamma, 0.0, None)
+    reduction = check_reduction(reduction)
     return _class_balanced(logits, target, effective_number_weights(counts, beta), base, gamma,
-                           class_vector(weight, num_classes, "weight"))
+                           class_vector(weight, num_classes, "weight"), reduction)
 
 
 @register_loss(
@@ -67,8 +80,9 @@ class ClassBalancedLoss(LossModule):
     """Module form of :func:`class_balanced_loss`; the class weights are a buffer."""
 
     def __init__(self, num_classes: int, class_counts=None, *, beta: float = 0.9999,
-                 base: str = "focal", gamma: float = 1.0, weight=None) -> None:
-        super().__init__(num_classes, weight)
+                 base: str = "focal", gamma: float = 1.0, weight=None,
+                 reduction: str = "mean") -> None:
+        super().__init__(num_classes, weight, reduction)
         counts = class_counts_vector(class_counts, num_classes, "class_balanced")
         self.beta = check_range("beta", beta, 0.0, 1.0)
         self.base = check_choice("base", base, BASES)
@@ -76,10 +90,9 @@ class ClassBalancedLoss(LossModule):
         self.register_buffer("class_weights", effective_number_weights(counts, self.beta))
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        self.check_columns(logits)
+        self.check_call(logits, target)
         return _class_balanced(logits, target, self.cast("class_weights", logits), self.base,
-                               self.gamma, self.cast("weight", logits))
+                               self.gamma, self.cast("weight", logits), self.reduction)
 
     def extra_repr(self) -> str:
-        return (f"num_classes={self.num_classes}, beta={self.beta:g}, base={self.base}, "
-                f"gamma={self.gamma:g}")
+        return self.describe(f"beta={self.beta:g}", f"base={self.base}", f"gamma={self.gamma:g}")

@@ -6,7 +6,7 @@ import torch
 
 from . import plain
 from ._base import LossModule, loss_entry, sample_scale
-from ._checks import check_choice, check_inputs, check_range, class_vector
+from ._checks import check_choice, check_inputs, check_range, check_reduction, class_vector
 from ._fused import SmoothedCrossEntropy
 from ._registry import register_loss, uniform
 
@@ -22,15 +22,16 @@ def smoothing_coefficients(smoothing: float, spread: str, num_classes: int) -> t
 
 
 @loss_entry
-def _label_smoothing(logits, target, smoothing: float, spread: str, weight):
+def _label_smoothing(logits, target, smoothing: float, spread: str, weight, reduction: str):
     on_target, on_every = smoothing_coefficients(smoothing, spread, logits.shape[1])
-
-    scale = sample_scale(target, weight, logits)
-    return SmoothedCrossEntropy.apply(logits, target, scale, on_target, on_every)
+    scale = sample_scale(target, weight, logits, reduction)
+    return SmoothedCrossEntropy.apply(logits, target, scale, on_target, on_every,
+                                      reduction == "none")
 
 
 def label_smoothing_loss(logits: torch.Tensor, target: torch.Tensor, smoothing: float = 0.1,
-                         spread: str = "all", weight=None) -> torch.Tensor:
+                         spread: str = "all", weight=None,
+                         reduction: str = "mean") -> torch.Tensor:
     r"""Cross-entropy against a smoothed target distribution q.
 
     .. math:: \ell_i = -\sum_c q_{ic}\log p_{ic}
@@ -48,12 +49,15 @@ def label_smoothing_loss(logits: torch.Tensor, target: torch.Tensor, smoothing: 
     :math:`\sum w_{t_i}\ell_i/\sum w_{t_i}`. Unlike ``F.cross_entropy(weight=…,
     label_smoothing=…)``, which weights each class's smoothing term by that class's weight
     (pytorch issue 104776), a sample's whole loss gets its true class's weight.
+    reduction: ``"mean"`` (default, as above), ``"sum"`` (:math:`\sum_i w_{t_i}\ell_i`) or
+    ``"none"`` (the ``(N,)`` vector :math:`w_{t_i}\ell_i`). Returns a scalar, or ``(N,)``.
     """
     check_inputs(logits, target)
     smoothing = check_range("smoothing", smoothing, 0.0, 1.0)
     check_choice("spread", spread, SPREADS)
+    reduction = check_reduction(reduction)
     return _label_smoothing(logits, target, smoothing, spread,
-                            class_vector(weight, logits.shape[1], "weight"))
+                            class_vector(weight, logits.shape[1], "weight"), reduction)
 
 
 @register_loss(
@@ -69,15 +73,15 @@ class LabelSmoothingLoss(LossModule):
     """Module form of :func:`label_smoothing_loss`."""
 
     def __init__(self, num_classes: int, *, smoothing: float = 0.1, spread: str = "all",
-                 weight=None) -> None:
-        super().__init__(num_classes, weight)
+                 weight=None, reduction: str = "mean") -> None:
+        super().__init__(num_classes, weight, reduction)
         self.smoothing = check_range("smoothing", smoothing, 0.0, 1.0)
         self.spread = check_choice("spread", spread, SPREADS)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        self.check_columns(logits)
+        self.check_call(logits, target)
         return _label_smoothing(logits, target, self.smoothing, self.spread,
-                                self.cast("weight", logits))
+                                self.cast("weight", logits), self.reduction)
 
     def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}, smoothing={self.smoothing:g}, spread={self.spread}"
+        return self.describe(f"smoothing={self.smoothing:g}", f"spread={self.spread}")

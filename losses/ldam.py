@@ -6,8 +6,14 @@ import torch
 
 from . import plain
 from ._base import LossModule, like, loss_entry
-from ._checks import check_inputs, check_range, class_counts_vector, class_vector
-from ._fused import ScaledMarginCrossEntropy
+from ._checks import (
+    check_inputs,
+    check_range,
+    check_reduction,
+    class_counts_vector,
+    class_vector,
+)
+from ._fused import ATEN_REDUCTION, ScaledMarginCrossEntropy
 from ._registry import register_loss, uniform
 from .class_balanced import effective_number_weights
 
@@ -19,14 +25,15 @@ def ldam_margins(class_counts: torch.Tensor, max_margin: float) -> torch.Tensor:
 
 
 @loss_entry
-def _ldam(logits, target, margin_shift, scale: float, weight):
+def _ldam(logits, target, margin_shift, scale: float, weight, reduction: str):
     """Native cross-entropy of s·z with −s·m_{tᵢ} added to each true-class logit."""
     target_shift = like(margin_shift, logits).index_select(0, target)
-    return ScaledMarginCrossEntropy.apply(logits, target, target_shift, scale, like(weight, logits))
+    return ScaledMarginCrossEntropy.apply(logits, target, target_shift, scale,
+                                          like(weight, logits), ATEN_REDUCTION[reduction])
 
 
 def ldam_loss(logits: torch.Tensor, target: torch.Tensor, class_counts, max_margin: float = 0.5,
-              scale: float = 30.0, weight=None) -> torch.Tensor:
+              scale: float = 30.0, weight=None, reduction: str = "mean") -> torch.Tensor:
     r"""Label-distribution-aware margin loss.
 
     .. math:: m_c = \frac{K}{n_c^{1/4}}\ \text{with}\ \max_c m_c = \text{max\_margin},\qquad
@@ -36,15 +43,19 @@ def ldam_loss(logits: torch.Tensor, target: torch.Tensor, class_counts, max_marg
     Reference: Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware Margin
     Loss", NeurIPS 2019. Defaults max_margin 0.5, scale s = 30. ``weight``: per-class weights with
     PyTorch's weighted mean (the DRW stage of :class:`LDAMLoss` sets class-balanced weights).
-    Args: logits ``(N, C)``, target ``(N,)``, class_counts ``(C,)``.
+    reduction: ``"mean"`` (default, :math:`\sum w_{t_i}\ell_i/\sum w_{t_i}`), ``"sum"``
+    (:math:`\sum_i w_{t_i}\ell_i`) or ``"none"`` (the ``(N,)`` vector :math:`w_{t_i}\ell_i`).
+    Args: logits ``(N, C)``, target ``(N,)``, class_counts ``(C,)``. Returns a scalar, or
+    ``(N,)`` for ``"none"``.
     """
     check_inputs(logits, target)
     num_classes = logits.shape[1]
     counts = class_counts_vector(class_counts, num_classes, "ldam")
     max_margin = check_range("max_margin", max_margin, 0.0, None, low_open=True)
     scale = check_range("scale", scale, 0.0, None, low_open=True)
+    reduction = check_reduction(reduction)
     return _ldam(logits, target, -scale * ldam_margins(counts, max_margin), scale,
-                 class_vector(weight, num_classes, "weight"))
+                 class_vector(weight, num_classes, "weight"), reduction)
 
 
 @register_loss(
@@ -68,8 +79,8 @@ class LDAMLoss(LossModule):
 
     def __init__(self, num_classes: int, class_counts=None, *, max_margin: float = 0.5,
                  scale: float = 30.0, drw_start: float = 0.8, drw_beta: float = 0.9999,
-                 weight=None) -> None:
-        super().__init__(num_classes, weight)
+                 weight=None, reduction: str = "mean") -> None:
+        super().__init__(num_classes, weight, reduction)
         counts = class_counts_vector(class_counts, num_classes, "ldam")
         self.max_margin = check_range("max_margin", max_margin, 0.0, None, low_open=True)
         self.scale = check_range("scale", scale, 0.0, None, low_open=True)
@@ -87,10 +98,11 @@ class LDAMLoss(LossModule):
         self.drw_active = self.drw_start < 1.0 and epoch >= round(self.drw_start * num_epochs)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        self.check_columns(logits)
+        self.check_call(logits, target)
         weight = self.cast("drw_weights" if self.drw_active else "weight", logits)
-        return _ldam(logits, target, self.cast("margin_shift", logits), self.scale, weight)
+        return _ldam(logits, target, self.cast("margin_shift", logits), self.scale, weight,
+                     self.reduction)
 
     def extra_repr(self) -> str:
-        return (f"num_classes={self.num_classes}, max_margin={self.max_margin:g}, "
-                f"scale={self.scale:g}, drw_start={self.drw_start:g}, drw_active={self.drw_active}")
+        return self.describe(f"max_margin={self.max_margin:g}", f"scale={self.scale:g}",
+                             f"drw_start={self.drw_start:g}", f"drw_active={self.drw_active}")

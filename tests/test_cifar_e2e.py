@@ -26,6 +26,7 @@ needs_archive = pytest.mark.skipif(not ARCHIVE or not Path(ARCHIVE).is_file(),
 SUITE = """
 name = "cifar-tiny"
 losses = ["ce", "ldam"]
+baselines = []
 [budget]
 trials = 2
 epochs = 2

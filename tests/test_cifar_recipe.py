@@ -143,6 +143,7 @@ def test_trials_at_an_already_trained_point_reuse_its_score(tmp_path, monkeypatc
 
     suite = parse_suite("""
 losses = ["ce"]
+baselines = []
 [budget]
 trials = 3
 epochs = 1

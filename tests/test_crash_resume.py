@@ -29,6 +29,7 @@ TUNE = ["tune", "--dataset", "digits", "--profile", "exp", "--imbalance-ratio", 
 SUITE = """
 name = "crash"
 losses = ["ce", "focal"]
+baselines = []
 [budget]
 trials = 3
 epochs = 2
@@ -114,14 +115,14 @@ def test_a_killed_run_resumes_and_reports_what_an_uninterrupted_run_does(tmp_pat
     # stored, and the process dies in ce's second final run.
     killed_run([*args, "--out", str(killed)], kill_at=4)
     stored = sorted(p.relative_to(killed) for p in (killed / "runs").rglob("*.json"))
-    assert stored == [Path("runs/blobs/ce/seed1000.json")]
+    assert stored == [Path("runs/blobs/ce/r0-seed1000.json")]
     first_run = (killed / stored[0]).read_bytes()
 
     assert main([*args, "--out", str(killed)]) == 0
     assert trainings == [("final", 1001), ("final", 1000), ("final", 1001)]  # nothing redone
     assert (killed / stored[0]).read_bytes() == first_run
     for loss in ("ce", "focal"):
-        record = json.loads((killed / "trials" / "blobs" / f"{loss}.json").read_text())
+        record = json.loads((killed / "trials" / "blobs" / loss / "r0.json").read_text())
         study = optuna.load_study(study_name=record["study"],
                                   storage=open_storage(f"sqlite:///{killed / 'studies.db'}"))
         assert len(tuning_study.finished_trials(study)) == 3
@@ -137,7 +138,7 @@ def test_a_killed_run_resumes_and_reports_what_an_uninterrupted_run_does(tmp_pat
                   "blobs_class_delta_focal_vs_ce"):
         pd.testing.assert_frame_equal(pd.read_csv(killed / "tables" / f"{table}.csv"),
                                       pd.read_csv(straight / "tables" / f"{table}.csv"))
-    params = [pd.read_csv(folder / "tables" / "blobs_params.csv").drop(columns="best_trial")
+    params = [pd.read_csv(folder / "tables" / "blobs_params.csv")
               for folder in (killed, straight)]
     pd.testing.assert_frame_equal(*params)
     # The whole report, once the wall times and the two folders' names are set aside.

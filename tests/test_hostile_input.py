@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STORED_SUITE = """
 name = "stored"
 losses = ["ce"]
+baselines = []
 [budget]
 trials = 1
 epochs = 1
@@ -32,6 +33,7 @@ options = { counts = [40, 20, 10], dimension = 4 }
 IMAGE_SUITE = """
 name = "images"
 losses = ["ce"]
+baselines = []
 [budget]
 trials = 1
 epochs = 1

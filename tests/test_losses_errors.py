@@ -6,7 +6,7 @@ import pytest
 import torch
 from loss_cases import NUM_CLASSES, make_module, random_batch
 from lossbench.cli import main
-from lossbench.losses import available_losses, build_loss, focal_loss, loss_info
+from lossbench.losses import available_losses, build_loss, focal_loss, loss_info, soft_f1_loss
 
 
 def test_unknown_loss_name_suggests_nearest():
@@ -91,3 +91,29 @@ def test_cli_lists_every_loss_with_search_space(capsys):
     for name in available_losses():
         assert name in out
     assert "gamma [0, 5]" in out and "smoothing [0, 0.3]" in out and "tau [0, 2]" in out
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum"])
+def test_soft_f1_is_batch_level_and_refuses_per_sample_reductions(reduction):
+    pattern = (rf"reduction must be one of 'mean'; got '{reduction}' \(soft-F1 is one value "
+               r"for the whole batch")
+    with pytest.raises(ValueError, match=pattern):
+        build_loss("soft_f1", num_classes=NUM_CLASSES, reduction=reduction)
+    logits, target = random_batch(n=8)
+    with pytest.raises(ValueError, match=pattern):
+        soft_f1_loss(logits, target, reduction=reduction)
+    assert loss_info("soft_f1").reductions == ("mean",)
+
+
+def test_bad_reduction_of_module_and_function():
+    with pytest.raises(ValueError, match=r"reduction must be one of 'mean', 'sum', 'none'; "
+                                         r"got 'elementwise_mean'"):
+        build_loss("focal", num_classes=3, reduction="elementwise_mean")
+    logits, target = random_batch(n=4)
+    with pytest.raises(ValueError, match=r"'mean', 'sum', 'none'; got 'avg'"):
+        focal_loss(logits, target, reduction="avg")
+
+
+def test_unknown_loss_name_with_an_unhashable_name():
+    with pytest.raises(ValueError, match=r"unknown loss \['focal'\]"):
+        build_loss(["focal"], num_classes=3)

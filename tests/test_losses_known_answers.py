@@ -201,3 +201,117 @@ def test_soft_f1_clamp_freezes_gradient_when_f1_saturates():
     logits.grad = None
     soft_f1_loss(logits, target, clamp=False).backward()
     assert torch.count_nonzero(logits.grad) > 0
+
+
+# --- reduction: "none" is the per-sample vector w_tᵢ·ℓᵢ, "sum" its sum (PyTorch's convention) --
+
+
+def test_focal_reduction_worked_example():
+    """Two rows of equal logits, C = 2: p_t = 1/2, ℓ = (1/2)²·ln 2 = 0.1733 each."""
+    logits, target = torch.zeros(2, 2, dtype=torch.float64), torch.tensor([0, 1])
+    each = 0.25 * math.log(2)
+    assert focal_loss(logits, target, reduction="none").tolist() == pytest.approx([each, each])
+    assert focal_loss(logits, target, reduction="sum").item() == pytest.approx(2 * each)
+    assert focal_loss(logits, target).item() == pytest.approx(each)
+    weighted = focal_loss(logits, target, weight=[1.0, 3.0], reduction="none")
+    assert weighted.tolist() == pytest.approx([each, 3 * each])
+
+
+def test_focal_reduction_none_is_the_papers_per_sample_loss(batch):
+    logits, target = batch
+    alpha = torch.linspace(0.5, 3.0, logits.shape[1], dtype=torch.float64)
+    weight = torch.linspace(2.0, 0.5, logits.shape[1], dtype=torch.float64)
+    pt = logits.softmax(1)[torch.arange(len(target)), target]
+    expected = -alpha[target] * (1 - pt) ** 1.5 * pt.log()
+    torch.testing.assert_close(focal_loss(logits, target, gamma=1.5, alpha=alpha,
+                                          reduction="none"), expected)
+    torch.testing.assert_close(
+        focal_loss(logits, target, gamma=1.5, alpha=alpha, weight=weight, reduction="sum"),
+        (weight[target] * expected).sum())
+    torch.testing.assert_close(  # the mean: Σ w ℓ / Σ w, alpha inside ℓ
+        focal_loss(logits, target, gamma=1.5, alpha=alpha, weight=weight),
+        (weight[target] * expected).sum() / weight[target].sum())
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum"])
+def test_cross_entropy_reductions_equal_pytorch(batch, reduction):
+    logits, target = batch
+    weight = torch.linspace(0.5, 2.0, logits.shape[1], dtype=torch.float64)
+    torch.testing.assert_close(
+        cross_entropy_loss(logits, target, weight=weight, reduction=reduction),
+        F.cross_entropy(logits, target, weight=weight, reduction=reduction))
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum"])
+def test_label_smoothing_reductions_equal_pytorch(batch, reduction):
+    logits, target = batch
+    torch.testing.assert_close(
+        label_smoothing_loss(logits, target, smoothing=0.2, reduction=reduction),
+        F.cross_entropy(logits, target, label_smoothing=0.2, reduction=reduction))
+
+
+def test_label_smoothing_none_weights_each_sample_by_its_true_class(batch):
+    logits, target = batch
+    weight = torch.linspace(0.5, 2.0, logits.shape[1], dtype=torch.float64)
+    unweighted = F.cross_entropy(logits, target, label_smoothing=0.2, reduction="none")
+    torch.testing.assert_close(
+        label_smoothing_loss(logits, target, 0.2, weight=weight, reduction="none"),
+        weight[target] * unweighted)
+
+
+def test_poly_reduction_none(batch):
+    logits, target = batch
+    pt = logits.softmax(1)[torch.arange(len(target)), target]
+    expected = F.cross_entropy(logits, target, reduction="none") + 2.0 * (1 - pt)
+    torch.testing.assert_close(poly_loss(logits, target, epsilon=2.0, reduction="none"), expected)
+
+
+def test_class_balanced_reduction_none_and_sum(batch):
+    logits, target = batch
+    counts = torch.tensor(CLASS_COUNTS, dtype=torch.float64)
+    weights = (1 - 0.99) / (1 - 0.99 ** counts)
+    weights = weights / weights.sum() * len(CLASS_COUNTS)
+    expected = weights[target] * F.cross_entropy(logits, target, reduction="none")
+    kwargs = {"beta": 0.99, "base": "ce"}
+    torch.testing.assert_close(
+        class_balanced_loss(logits, target, CLASS_COUNTS, reduction="none", **kwargs), expected)
+    torch.testing.assert_close(
+        class_balanced_loss(logits, target, CLASS_COUNTS, reduction="sum", **kwargs),
+        expected.sum())
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum"])
+def test_ldam_reductions_equal_pytorch_on_shifted_logits(batch, reduction):
+    logits, target = batch
+    counts = torch.tensor(CLASS_COUNTS, dtype=torch.float64)
+    margins = counts ** -0.25
+    margins = margins * 0.5 / margins.max()
+    shifted = logits.clone()
+    shifted[torch.arange(len(target)), target] -= margins[target]
+    weight = torch.linspace(0.5, 2.0, logits.shape[1], dtype=torch.float64)
+    torch.testing.assert_close(
+        ldam_loss(logits, target, CLASS_COUNTS, weight=weight, reduction=reduction),
+        F.cross_entropy(30.0 * shifted, target, weight=weight, reduction=reduction))
+
+
+def test_logit_adjusted_and_weighted_ce_reduction_none(batch):
+    logits, target = batch
+    counts = torch.tensor(CLASS_COUNTS, dtype=torch.float64)
+    prior = counts / counts.sum()
+    torch.testing.assert_close(
+        logit_adjusted_loss(logits, target, CLASS_COUNTS, tau=0.5, reduction="none"),
+        F.cross_entropy(logits + 0.5 * prior.log(), target, reduction="none"))
+    torch.testing.assert_close(
+        balanced_softmax_loss(logits, target, CLASS_COUNTS, reduction="sum"),
+        F.cross_entropy(logits + prior.log(), target, reduction="sum"))
+    inverse = 1.0 / counts
+    inverse = inverse / inverse.sum() * len(CLASS_COUNTS)  # normalised to sum to C
+    torch.testing.assert_close(weighted_ce_loss(logits, target, CLASS_COUNTS, reduction="none"),
+                               F.cross_entropy(logits, target, weight=inverse, reduction="none"))
+
+
+def test_module_reduction_none_gives_one_value_per_sample(batch):
+    logits, target = batch
+    loss = build_loss("focal", num_classes=6, gamma=2.0, reduction="none")
+    assert loss(logits, target).shape == (len(target),)
+    torch.testing.assert_close(loss(logits, target).mean(), focal_loss(logits, target))

@@ -4,7 +4,8 @@ from pathlib import Path
 
 from lossbench.report.document import Document, to_html, to_markdown
 from lossbench.report.timing import timing_frame, timing_section
-from lossbench.timing.measure import run_timing, write_timing
+from lossbench.timing.files import write_timing
+from lossbench.timing.measure import run_timing
 
 
 def test_timing_section_shows_every_loss_and_links_the_sibling_folder(tmp_path: Path):

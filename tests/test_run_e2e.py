@@ -24,7 +24,8 @@ losses = ["ce", "focal", "ldam"]
 trials = 3
 epochs = 3
 batch_size = 32
-seeds = 2
+replicates = 2
+seeds = 1
 startup_trials = 1
 prune_warmup_epochs = 1
 [[datasets]]
@@ -95,7 +96,9 @@ def test_tiny_suite_end_to_end(tmp_path, watched, count_training, capsys):
     suite_file.write_text(SUITE)
     assert main(["run", str(suite_file), "--out", str(out), "--device", "cpu",
                  "--threads", "1", "--no-progress"]) == 0
-    fits = 2 * 3 * (3 + 2)
+    # 2 datasets x 2 replicates x (3 losses + the balanced-sampling baseline) x (3 trials + 1
+    # final run); the post-hoc baseline trains nothing
+    fits = 2 * 2 * 4 * (3 + 1)
     assert len(count_training) <= fits  # pruned trials still count, as the sampler saw them
 
     # The test split: read only inside the final evaluation, after all tuning of the dataset.
@@ -104,21 +107,28 @@ def test_tiny_suite_end_to_end(tmp_path, watched, count_training, capsys):
     assert {name for _, name, _, _ in watched} >= {"x_test", "y_test", "oracle_test_pred"}
 
     runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
-    assert len(runs) == 2 * 3 * 2 and all(r["status"] == "ok" for r in runs)
+    assert len(runs) == 2 * 2 * 5 and all(r["status"] == "ok" for r in runs)
+    assert {r["replicate"] for r in runs} == {0, 1}
     per_class = pd.read_csv(out / "per_class.csv")
-    assert len(per_class) == sum(CLASSES.values()) * 3 * 2
+    assert len(per_class) == sum(CLASSES.values()) * 5 * 2
     for name, classes in CLASSES.items():
         summary = pd.read_csv(out / "tables" / f"{name}_summary.csv")
-        assert list(summary.loss) == ["ce", "focal", "ldam"]
+        assert list(summary.loss) == ["ce", "focal", "ldam", "ce+posthoc", "ce+balanced_sampling"]
+        assert summary.baseline.tolist() == [False, False, False, True, True]
         assert summary.macro_f1.between(0, 1).all() and summary.delta_vs_ce.isna().tolist() == [
-            True, False, False]
+            True, False, False, False, False]
+        assert (summary.decision.dropna() == "undecided").all()  # 2 replicates decide nothing
         wide = pd.read_csv(out / "tables" / f"{name}_per_class_f1.csv")
-        assert wide.shape == (classes, 3 + 3)
+        assert wide.shape == (classes, 3 + 5)
         assert wide.train_count.is_monotonic_decreasing
-        assert len(pd.read_csv(out / "tables" / f"{name}_per_class.csv")) == classes * 3
+        assert len(pd.read_csv(out / "tables" / f"{name}_per_class.csv")) == classes * 5
         assert (out / "figures" / f"{name}_slices.png").stat().st_size > 1000
     blobs = pd.read_csv(out / "tables" / "blobs_summary.csv")
     assert blobs.oracle_gap.notna().all()
+    posthoc = [r for r in runs if r["loss"] == "ce+posthoc"]
+    assert all(0 <= r["params"]["tau"] <= 2 for r in posthoc) and len(posthoc) == 4
+    verdicts = json.loads((out / "verdict.json").read_text())
+    assert set(verdicts) == set(CLASSES) and all(v["recommended"] for v in verdicts.values())
 
     report = (out / "report.md").read_text()
     assert report.index("## Verdict") < report.index("## Protocol") < report.index("## Results")

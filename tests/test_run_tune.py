@@ -38,7 +38,7 @@ def test_rerun_runs_only_the_missing_trials(tmp_path, count_training, capsys):
     printed = capsys.readouterr().out
     assert "3 run now" in printed and "gamma = " in printed and "lr = " in printed
     assert (out / "figures" / "slice_digits-exp10_focal.png").stat().st_size > 1000
-    assert (out / "trials" / "digits-exp10" / "focal.csv").is_file()
+    assert (out / "trials" / "digits-exp10" / "focal" / "r0.csv").is_file()
     first = [(t.number, t.params) for t in finished(storage)]
     assert len(first) == 3 and len(count_training) == 3
 

@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 from lossbench.cli import main
+from lossbench.commands.timing import parse_shape, parse_shapes
 from lossbench.errors import UserError
 from lossbench.losses import available_losses
-from lossbench.timing.measure import (
-    GOALS,
-    load_timing,
-    parse_shape,
-    parse_shapes,
-    peak_memory,
-    profile_step,
-    run_timing,
-    timing_markdown,
-    write_timing,
-)
+from lossbench.timing.files import load_timing, timing_markdown, write_timing
+from lossbench.timing.measure import GOALS, peak_memory, profile_step, run_timing
 
 TINY = {"rounds": 3, "block_seconds": 0.0002}
 
@@ -126,7 +119,7 @@ def test_cli_writes_the_table(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--shapes", "256"], "ROWSxCLASSES"),
-    (["--device", "tpu"], "allowed: auto, cpu, cuda"),
+    (["--device", "tpu"], "allowed: auto, cuda, mps, cpu"),
     (["--losses", "focl"], "Did you mean 'focal'"),
     (["--rounds", "1"], "--rounds must be at least 3"),
     (["--threads", "0"], "--threads must be at least 1"),
@@ -136,3 +129,70 @@ def test_cli_bad_input_exits_2_with_one_line(args, message, capsys):
     assert main(["timing", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def test_timing_files_and_the_report_read_them_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, lossbench.timing.files, lossbench.timing; "
+            "print(sorted(m for m in ('torch', 'lossbench.losses') if m in sys.modules))")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    assert found == "[]"
+
+
+def test_the_summary_table_is_built_once_for_markdown_and_report(table):
+    from lossbench.report.timing import timing_frame
+    from lossbench.timing.files import summary_markdown
+
+    frame = timing_frame(table)
+    markdown = summary_markdown(table).splitlines()
+    assert list(frame.columns) == ["loss", "256x18", "16x5"]
+    assert len(markdown) == len(frame) + 2  # header, rule, then one line per row
+    for line, (_, row) in zip(markdown[3:], frame.iloc[1:].iterrows()):
+        assert line == "| " + " | ".join(row) + " |"
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory):
+    from lossbench.timing.harness import run_harness
+
+    folder = tmp_path_factory.mktemp("harness")
+    return run_harness("default", "cpu", rounds=2, epochs=1, threads=1,
+                       cache_dir=folder / "cache"), folder
+
+
+def test_harness_writes_both_files_with_the_four_rows(harness):
+    from lossbench.timing.files import load_harness, write_harness
+
+    table, folder = harness
+    paths = write_harness(table, folder)
+    assert {p.name for p in paths.values()} == {"harness-cpu.json", "harness-cpu.md"}
+    loaded = load_harness(folder)["cpu"]
+    assert [row["case"] for row in loaded["rows"]] == ["bare_loop", "lossbench_train",
+                                                       "trial_sqlite", "trial_journal"]
+    for row in loaded["rows"]:
+        assert math.isfinite(row["ratio"]) and row["ratio"] > 0 and len(row["seconds"]) == 2
+    assert loaded["rows"][0]["ratio"] == pytest.approx(1.0)
+    assert loaded["recipe"]["epochs"] == 1 and loaded["threads"] == 1
+    # one warm-up and two timed trials each, all complete (pruning is off)
+    assert loaded["method"]["trial_states"] == {"trial_sqlite": {"COMPLETE": 3},
+                                                "trial_journal": {"COMPLETE": 3}}
+    text = paths["markdown"].read_text()
+    for label in ("bare PyTorch loop", "lossbench train()", "SQLite", "journal"):
+        assert label in text
+
+
+def test_report_shows_the_harness_table(harness, tmp_path):
+    from lossbench.report.document import Document, to_markdown
+    from lossbench.report.timing import timing_section
+    from lossbench.timing.files import write_harness
+
+    write_harness(harness[0], tmp_path / "timing")
+    (tmp_path / "default").mkdir()
+    doc = Document("t")
+    timing_section(doc, tmp_path / "default")
+    markdown = to_markdown(doc, tmp_path / "default")
+    assert "## Harness timing" in markdown and "(c) Optuna trial" in markdown
+    assert "## Kernel timing" not in markdown  # no kernel table in that folder

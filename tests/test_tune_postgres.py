@@ -27,6 +27,7 @@ TARGET = 10
 TINY_SUITE = """
 name = "pg-tiny"
 losses = ["ce", "focal"]
+baselines = []
 [budget]
 trials = 3
 epochs = 1
@@ -169,7 +170,7 @@ def test_a_suite_runs_with_a_helper_on_postgres_and_the_password_stays_out(
                  "--no-progress", "--no-report", "--workers", "2"]) == 0
     stdout, stderr = capfd.readouterr()  # the helper process's output too
     for loss in ("ce", "focal"):
-        record = json.loads((out / "trials" / "blobs" / f"{loss}.json").read_text())
+        record = json.loads((out / "trials" / "blobs" / loss / "r0.json").read_text())
         study = load(server, record["study"])
         assert len(finished_trials(study)) == 3
         assert record["storage"] == f"postgresql://bench:***@127.0.0.1:{server.port}/lossbench"

@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings(
 
 SUITE = """
 losses = ["ce"]
+baselines = []
 [budget]
 trials = 2
 epochs = 2

@@ -12,6 +12,7 @@ from lossbench.commands._options import (
     add_out_option,
     add_storage_options,
 )
+from lossbench.errors import UserError
 
 
 def register(subparsers) -> None:
@@ -29,7 +30,7 @@ def register(subparsers) -> None:
     add_device_options(parser)
     add_storage_options(parser, default=None, workers_help="worker processes on this machine: this one and N-1 that only "
                                 "tune, all on the same studies (default: one per CPU core, at "
-                                "most 4, on a CPU; 1 on a GPU)")
+                                "most 4, on a CPU; 1 on a GPU; $LOSSBENCH_WORKERS overrides)")
     parser.add_argument("--tune-only", action="store_true",
                         help="only bring every study to its trials (a worker on another "
                              "machine); one run without it does the final runs and the report")
@@ -53,8 +54,14 @@ def register(subparsers) -> None:
 
 
 def default_workers(device: str) -> int:
-    """One worker per CPU core (at most 4) on a CPU, where the suites' small models run one
-    thread each; one on a GPU, which a single process keeps busy."""
+    """``$LOSSBENCH_WORKERS`` when set; else one worker per CPU core (at most 4) on a CPU, where
+    the suites' small models run one thread each; one on a GPU, which one process keeps busy."""
+    from_env = os.environ.get(WORKERS_ENV, "").strip()
+    if from_env:
+        try:
+            return int(from_env)
+        except ValueError:
+            raise UserError(f"${WORKERS_ENV} must be a whole number, got {from_env!r}") from None
     if device.lower() not in ("auto", "cpu"):
         return 1
     if device.lower() == "auto":
@@ -64,6 +71,9 @@ def default_workers(device: str) -> int:
             return 1
     return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                       else (os.cpu_count() or 1)))
+
+
+WORKERS_ENV = "LOSSBENCH_WORKERS"
 
 
 def _split(text: str | None) -> list[str] | None:

@@ -91,7 +91,7 @@ def per_class_table(results: Results, dataset: str) -> pd.DataFrame:
     keys = ["loss", "class_index", "class_name", "train_count", "group"]
     for key, group in frame.groupby(keys, sort=False):
         row = dict(zip(keys, key))
-        row["support"] = int(round(group.support.mean()))
+        row["support"] = round(group.support.mean())
         row["replicates"] = len(group)
         for metric in ("precision", "recall", "f1"):
             interval = mean_interval(group[metric], bounds=(0.0, 1.0))

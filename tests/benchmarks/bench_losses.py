@@ -24,14 +24,17 @@ import time
 
 import pytest
 import torch
+from lossbench.commands.timing import parse_shapes
+from lossbench.engine.device import set_threads
 from lossbench.losses import available_losses
-from lossbench.timing.measure import build_cases, parse_shapes, resolve_devices, shape_label
+from lossbench.timing.cases import build_cases, shape_label
+from lossbench.timing.host import timing_devices
 
 SHAPES = parse_shapes(os.environ.get("LOSSBENCH_TIMING_SHAPES", "256x18,1024x100,8192x1000"))
-DEVICES = resolve_devices(os.environ.get("LOSSBENCH_TIMING_DEVICE", "auto"))
+DEVICES = timing_devices(os.environ.get("LOSSBENCH_TIMING_DEVICE", "auto"))
 ROUNDS = int(os.environ.get("LOSSBENCH_TIMING_ROUNDS", "15"))
 if os.environ.get("LOSSBENCH_TIMING_THREADS"):
-    torch.set_num_threads(int(os.environ["LOSSBENCH_TIMING_THREADS"]))
+    set_threads(int(os.environ["LOSSBENCH_TIMING_THREADS"]))
 LABELS = ["native_ce", "logits_copy"] + [
     label for name in available_losses() for label in (name, f"{name} (plain)")]
 
