@@ -156,7 +156,7 @@ def test_the_summary_table_is_built_once_for_markdown_and_report(table):
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory):
-    from lossbench.timing.harness import run_harness
+    from lossbench.pipeline.harness import run_harness
 
     folder = tmp_path_factory.mktemp("harness")
     return run_harness("default", "cpu", rounds=2, epochs=1, threads=1,

@@ -6,7 +6,7 @@
 Three stages share ``--budget-s``: training throughput (lossbench's loop against a plain
 DataLoader loop), as much of the CIFAR-10-LT recipe as fits, and the loss timing table on the
 device. ``gpu-check.json`` and ``gpu-check.md`` record the device, versions, command and every
-stage (see ``lossbench.timing.gpu_check``).
+stage (see ``lossbench.pipeline.gpu_check``).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lossbench.timing.gpu_check import check, make_settings
+    from lossbench.pipeline.gpu_check import check, make_settings
 
     settings = make_settings(out=args.out, root=args.root, dry_run=args.dry_run,
                              budget_s=args.budget_s, device=args.device,

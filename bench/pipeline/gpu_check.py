@@ -25,7 +25,7 @@ throughput, recipe, timing; the recipe leaves ``--timing-s`` (default 90 s) for 
 ``gpu-check.json`` and ``gpu-check.md`` record the device, versions, command, every stage's
 status, seconds and numbers. ``--dry-run`` runs all three on the CPU at a tiny size (a few
 synthetic JPEG images when no ``--root`` is given), to check the script, not the GPU.
-The stages are in ``lossbench.timing.gpu_stages``; the command is ``lossbench.commands.gpu_check``.
+The stages are in ``lossbench.pipeline.gpu_stages``; the command is ``lossbench.commands.gpu_check``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import Any
 
 import torch
 from lossbench.errors import UserError
-from lossbench.timing.gpu_stages import (
+from lossbench.pipeline.gpu_stages import (
     RECIPE_DATASET,
     RECIPE_SUITE,
     Clock,

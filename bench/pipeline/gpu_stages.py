@@ -1,6 +1,6 @@
 """The GPU check's three stages: training throughput, the CIFAR-10-LT recipe, the timing table.
 
-Each returns a JSON-able record with its ``status``; ``lossbench.timing.gpu_check`` runs them in
+Each returns a JSON-able record with its ``status``; ``lossbench.pipeline.gpu_check`` runs them in
 that order under one time budget (see its docstring for what each measures). The settings and
 the clock they share live here too.
 """
@@ -40,7 +40,7 @@ PAPER_PARAMS: dict[str, dict[str, Any]] = {
 
 @dataclasses.dataclass
 class Settings:
-    """What one GPU check runs (``lossbench.timing.gpu_check.make_settings`` fills the defaults)."""
+    """What one GPU check runs (``lossbench.pipeline.gpu_check.make_settings`` fills the defaults)."""
 
     out: Path
     root: Path | None
