@@ -142,8 +142,8 @@ def _run_kernels(args: argparse.Namespace, device, shapes, losses, rounds: int) 
 
 
 def _run_harness(args: argparse.Namespace, device, rounds: int) -> None:
-    from lossbench.timing.files import harness_markdown, write_harness
     from lossbench.pipeline.harness import run_harness
+    from lossbench.timing.files import harness_markdown, write_harness
 
     table = run_harness(args.suite, device, rounds=rounds, epochs=args.epochs,
                         threads=args.threads, progress=_progress)

@@ -75,7 +75,12 @@ def _run(args: argparse.Namespace) -> int:
           f"trials ({result['pruned']} pruned{failed}), {result['ran']} run now{here}")
     print(f"best validation macro-F1 {result['best_value']:.4f} (trial {result['best_trial']}):")
     for name, value in result["best_params"].items():
-        print(f"  {name} = {value:.6g}" if isinstance(value, float) else f"  {name} = {value}")
+        line = f"  {name} = {value:.6g}" if isinstance(value, float) else f"  {name} = {value}"
+        if name in result["at_bound"]:
+            end, low, high = result["at_bound"][name]
+            line += (f"   (at the {end} bound of its range [{low:g}, {high:g}]: the best may lie "
+                     "outside it; widen the range)")
+        print(line)
     print(f"slice plot: {result['slice_plot']}")
     print(f"trials: {result['trials_csv']}")
     for problem in result["worker_problems"]:

@@ -152,7 +152,14 @@ def _summary(request: TuneRequest, session, plan: StudyPlan, study, ran: int,
     plot = slice_grid({loss: frame}, {loss: number},
                       f"{dataset}, {loss}: validation macro-F1 against each parameter",
                       store.slice_png(dataset, loss))
+    from lossbench.pipeline.suite_run import search_space
+    from lossbench.report.tables import near_bound
+
+    space = search_space(plan)
+    at_bound = {name: (end, space[name]["low"], space[name]["high"]) for name in params
+                if name in space and (end := near_bound(params[name], space[name]))}
     return {"study": study.study_name, "storage": redact(session.storage_url), "ran": ran,
+            "at_bound": at_bound,
             "finished": len(finished_trials(study)), "pruned": int((frame.state == "PRUNED").sum()),
             "failed": int((frame.state == "FAIL").sum()), "workers": request.workers,
             "worker_problems": problems,
