@@ -143,6 +143,19 @@ def test_tiny_suite_end_to_end(tmp_path, watched, count_training, capsys):
                  "--threads", "1", "--no-progress"]) == 0
     assert count_training == [] and (out / "runs.jsonl").read_text() == before
 
+    # A subset run into the finished folder adds nothing and removes nothing.
+    assert main(["run", str(suite_file), "--out", str(out), "--device", "cpu", "--threads", "1",
+                 "--no-progress", "--losses", "focal", "--no-report"]) == 0
+    assert count_training == [] and (out / "runs.jsonl").read_text() == before
+    assert json.loads((out / "suite.json").read_text())["losses"] == ["ce", "focal", "ldam"]
+    # Another suite into this folder is refused before anything is written.
+    other = tmp_path / "other.toml"
+    other.write_text(SUITE.replace('name = "tiny"', 'name = "other"'))
+    suite_json = (out / "suite.json").read_bytes()
+    assert main(["run", str(other), "--out", str(out), "--device", "cpu", "--no-progress"]) == 2
+    assert "holds suite 'tiny'" in capsys.readouterr().err
+    assert (out / "suite.json").read_bytes() == suite_json and count_training == []
+
     # The report rebuilds from the stored results alone.
     (out / "report.md").unlink()
     (out / "report.html").unlink()

@@ -255,8 +255,10 @@ def write_suite(store: ResultStore, suite: Suite, device_type: str) -> None:
     """The suite as run: its TOML and a summary (read by the report). Losses and datasets of
     earlier invocations into the same folder (a subset run) are kept in the lists."""
     previous = store.read_json(store.suite_json, default={})
+
     def merged(key: str, names: list[str]) -> list[str]:
-        return names + [n for n in previous.get(key, []) if n not in names]
+        kept = previous.get(key, [])
+        return kept + [n for n in names if n not in kept]
 
     store.write_text(store.suite_toml, suite.source_text)
     store.write_json(store.suite_json, {
