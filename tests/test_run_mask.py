@@ -30,7 +30,7 @@ def test_mask_suite_on_a_generated_fixture(tmp_path):
     root = make_mask_dataset(tmp_path / "mask", people=people())
     out = tmp_path / "results"
     assert main(["run", "mask", "--root", str(root), "--device", "cpu", "--trials", "2",
-                 "--epochs", "1", "--seeds", "2", "--losses", "ce,ldam", "--cache-dir",
+                 "--epochs", "1", "--seeds", "2", "--replicates", "1", "--losses", "ce,ldam", "--cache-dir",
                  str(tmp_path / "cache"), "--out", str(out), "--threads", "1",
                  "--no-progress"]) == 0
     runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]

@@ -24,7 +24,7 @@ def test_packaged_suites_load_with_every_loss():
     assert {"default", "mask"} <= set(packaged_suites())
     default = load_suite("default")
     assert len(default.losses) == 10 and default.losses[0].name == "ce"
-    assert default.budget.seeds >= 3
+    assert default.budget.replicates >= 5 and default.budget.seeds >= 1
     assert [d.spec.source for d in default.datasets] == ["digits", "digits", "gaussian"]
     mask = load_suite("mask", dataset_options={"root": "/nowhere"})
     assert all(d.spec.options["root"] == Path("/nowhere") for d in mask.datasets)
@@ -41,10 +41,10 @@ def test_cpu_overrides_shrink_the_mask_suite():
 def test_dataset_budget_and_command_line_overrides_stack():
     suite = load_suite("default")
     gaussian = suite.dataset("gaussian-mask")
-    assert suite.budget_for(gaussian).batch_size == 512
+    assert suite.budget_for(gaussian).batch_size == 1024
     smaller = suite.with_overrides(losses=["ce", "poly"], epochs=1, trials=1)
     assert [loss.name for loss in smaller.losses] == ["ce", "poly"]
-    assert smaller.budget_for(gaussian).epochs == 1 and smaller.budget_for(gaussian).batch_size == 512
+    assert smaller.budget_for(gaussian).epochs == 1 and smaller.budget_for(gaussian).batch_size == 1024
 
 
 @pytest.mark.parametrize("edit, words", [

@@ -108,6 +108,7 @@ def per_class_f1_wide(per_class: pd.DataFrame, losses: list[str]) -> pd.DataFram
     wide = per_class.pivot_table(index=["class_index", "class_name", "train_count"],
                                  columns="loss", values="f1")
     wide = wide.reset_index().sort_values(["train_count", "class_index"], ascending=[False, True])
+    wide.columns.name = None  # the pivot's "loss" would show as an empty column
     return wide[["class_index", "class_name", "train_count",
                  *[loss for loss in losses if loss in wide.columns]]].reset_index(drop=True)
 

@@ -196,6 +196,19 @@ def trial_state(study: optuna.Study, trial_id: int) -> optuna.trial.TrialState:
     return study._storage.get_trial(trial_id).state
 
 
+def trials_of_this_trial(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The study's trials, read now, and kept by Optuna as the running trial's snapshot of the
+    study (``Study._get_trials(use_cache=True)``: its sampler reads the same list instead of
+    reading the study again); ``study.get_trials`` where that cache is missing."""
+    getter = getattr(study, "_get_trials", None)
+    if getter is None:
+        return study.get_trials(deepcopy=False)
+    try:
+        return getter(deepcopy=False, use_cache=True)
+    except TypeError:
+        return study.get_trials(deepcopy=False)
+
+
 def frozen_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
     """A fresh copy of ``trial`` as stored now."""
     return copy.deepcopy(study._storage.get_trial(trial._trial_id))
@@ -213,3 +226,86 @@ def fail_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str
         return bool(storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL))
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
+
+
+def write_trial_records(study: optuna.Study, trial_id: int, intermediate: dict[int, float],
+                        user_attrs: dict | None = None) -> None:
+    """Store several intermediate values (step → value, steps not stored yet) and user attributes
+    of the RUNNING trial ``trial_id`` at once: one transaction on an RDB storage, one append to a
+    journal file, the public per-value calls on any other storage. Raises ``UpdateFinishedTrialError`` when the
+    trial was finished meanwhile (another worker declared it dead), as those calls do."""
+    user_attrs = user_attrs or {}
+    if not intermediate and not user_attrs:
+        return
+    backend = study._storage
+    backend = getattr(backend, "_backend", backend)  # RDBStorage under Optuna's _CachedStorage
+    writer = _rdb_writer(backend) or _journal_writer(backend)
+    if writer is not None:
+        writer(trial_id, intermediate, user_attrs)
+        return
+    for step, value in intermediate.items():
+        study._storage.set_trial_intermediate_value(trial_id, step, value)
+    for key, value in user_attrs.items():
+        study._storage.set_trial_user_attr(trial_id, key, value)
+
+
+def _rdb_writer(backend):
+    """One transaction: the trial's state checked once (as each of Optuna's calls checks it),
+    the new intermediate values inserted together (a step stored already is an IntegrityError,
+    raised), the attributes through the helper ``RDBStorage.set_trial_user_attr`` uses."""
+    import optuna
+
+    if not isinstance(backend, optuna.storages.RDBStorage):
+        return None
+    try:
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+        set_attr = backend._set_trial_attr_without_commit
+        value_model, user_model = models.TrialIntermediateValueModel, models.TrialUserAttributeModel
+        stored_repr = value_model.intermediate_value_to_stored_repr
+        find_trial = models.TrialModel.find_or_raise_by_id
+    except (ImportError, AttributeError):  # another Optuna: the public calls
+        return None
+
+    def write(trial_id: int, intermediate: dict[int, float], user_attrs: dict) -> None:
+        with _create_scoped_session(backend.scoped_session) as session:
+            trial = find_trial(trial_id, session)
+            backend.check_trial_is_updatable(trial_id, trial.state)
+            for step, value in intermediate.items():
+                stored, kind = stored_repr(value)
+                session.add(value_model(trial_id=trial_id, step=step, intermediate_value=stored,
+                                        intermediate_value_type=kind))
+            for key, value in user_attrs.items():
+                set_attr(session, user_model, trial_id, key, value)
+
+    return write
+
+
+def _journal_writer(backend):
+    """The log lines the per-value calls would write, appended together under the lock."""
+    from optuna.storages.journal import JournalStorage
+
+    if not isinstance(backend, JournalStorage):
+        return None
+    try:
+        from optuna.storages.journal._storage import JournalOperation
+        value_op = JournalOperation.SET_TRIAL_INTERMEDIATE_VALUE
+        attr_op = JournalOperation.SET_TRIAL_USER_ATTR
+    except (ImportError, AttributeError):
+        return None
+    if not all(hasattr(backend, name) for name in
+               ("_thread_lock", "_replay_result", "_backend", "_sync_with_backend")):
+        return None
+
+    def write(trial_id: int, intermediate: dict[int, float], user_attrs: dict) -> None:
+        with backend._thread_lock:
+            worker = backend._replay_result.worker_id
+            logs = [{"op_code": value_op, "worker_id": worker, "trial_id": trial_id,
+                     "step": step, "intermediate_value": value}
+                    for step, value in intermediate.items()]
+            logs += [{"op_code": attr_op, "worker_id": worker, "trial_id": trial_id,
+                      "user_attr": {key: value}} for key, value in user_attrs.items()]
+            backend._backend.append_logs(logs)
+            backend._sync_with_backend()
+
+    return write

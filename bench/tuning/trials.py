@@ -4,6 +4,7 @@ number of workers run on one study until it holds exactly the target of finished
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from lossbench.config.plan import StudyPlan
 from lossbench.engine.data import TrainValData
 from lossbench.engine.train import train
 from lossbench.tuning import storage, workers
+from lossbench.tuning.reports import EpochReports
 from lossbench.tuning.space import sample_params
 from lossbench.tuning.storage import GRACE_PERIOD, RetryDeadWorkerTrial
 from lossbench.tuning.study import FINISHED, sampler_for
@@ -21,31 +23,47 @@ from optuna.trial import TrialState
 
 
 def make_objective(plan: StudyPlan, data: TrainValData,
-                   device: torch.device) -> Callable[[optuna.Trial], float]:
-    """The Optuna objective: sample, train, report each epoch, return validation macro-F1."""
+                   device: torch.device) -> Callable[..., float]:
+    """The Optuna objective: sample, train, report each epoch (``EpochReports``: pruning decided
+    in this process, the scores written in blocks), return validation macro-F1.
 
-    def objective(trial: optuna.Trial) -> float:
+    ``objective(trial, trials)``: ``trials`` are the study's trials as read at the trial's start
+    (``study.get_trials``; read here when None), for the repeated-point check and the pruner.
+    """
+
+    def objective(trial: optuna.Trial,
+                  trials: list[optuna.trial.FrozenTrial] | None = None) -> float:
+        if trials is None:
+            trials = trial.study.get_trials(deepcopy=False)
         params = sample_params(trial, plan)
         # A point already trained (fixed lr and weight decay and nothing else to tune, or a
         # repeated categorical draw) trains with the same seed to the same score: reuse it.
-        complete = (optuna.trial.TrialState.COMPLETE,)
-        for done in trial.study.get_trials(deepcopy=False, states=complete):
-            if done.params == trial.params:
+        for done in trials:
+            if done.state == TrialState.COMPLETE and done.params == trial.params:
                 trial.set_user_attr("repeat_of", done.number)
                 return float(done.value)
 
+        reports = EpochReports(trial.study, trial, trials)
+
         def report(epoch: int, score: float) -> None:
-            trial.report(score, epoch)
-            if trial.should_prune():
+            if reports.report(epoch, score):
                 reason = f"median pruner after epoch {epoch} (validation macro-F1 {score:.4f})"
-                trial.set_user_attr("pruned_reason", reason)
+                reports.finish(pruned_reason=reason)
                 raise optuna.TrialPruned(reason)
 
-        result = train(data, plan.recipe(params), plan.budget.tune_seed, device, on_epoch=report)
-        trial.set_user_attr("train_seconds", result.seconds)
+        try:
+            result = train(data, plan.recipe(params), plan.budget.tune_seed, device,
+                           on_epoch=report)
+        except optuna.TrialPruned:
+            raise
+        except BaseException:
+            reports.finish_quietly()  # the epochs it did run stay on record
+            raise
         if result.diverged:
-            trial.set_user_attr("pruned_reason", f"diverged: {result.diverged}")
-            raise optuna.TrialPruned(f"diverged: {result.diverged}")
+            reason = f"diverged: {result.diverged}"
+            reports.finish(train_seconds=result.seconds, pruned_reason=reason)
+            raise optuna.TrialPruned(reason)
+        reports.finish(train_seconds=result.seconds)
         return result.best_score
 
     return objective
@@ -55,9 +73,9 @@ class SurplusTrial(Exception):
     """A trial that started when the study's target was already met by earlier trials."""
 
 
-def _finished_or_ahead(study: optuna.Study, number: int) -> int:
+def _finished_or_ahead(trials: list[optuna.trial.FrozenTrial], number: int) -> int:
     """Finished trials, plus running ones numbered below ``number`` (they may finish first)."""
-    return sum(1 for t in study.get_trials(deepcopy=False)
+    return sum(1 for t in trials
                if t.state in FINISHED or (t.state == TrialState.RUNNING and t.number < number))
 
 
@@ -90,20 +108,21 @@ def run_trials(study: optuna.Study, plan: StudyPlan, data: TrainValData, device:
     worker = workers.identity()
     retry = RetryDeadWorkerTrial()
     has_heartbeat = not storage.is_journal_storage(study)
-    workers.fail_dead_trials(study, retry, grace_period)  # a resumed run frees its own
     outcome: dict[str, bool] = {}
 
     def guarded(trial: optuna.Trial) -> float:
         outcome["trial_id"] = storage.trial_id(trial)
         trial.set_user_attr(workers.WORKER_ATTR, worker)
-        if _finished_or_ahead(study, trial.number) >= target:
+        trials = storage.trials_of_this_trial(study)  # the one read of the study in a trial
+        if _finished_or_ahead(trials, trial.number) >= target:
             outcome["surplus"] = True
             trial.set_user_attr("surplus", f"the study already had {target} trials finished or "
                                            "under way when this one started; not run")
             raise SurplusTrial()
         try:
-            return objective(trial)
+            value = objective(trial, trials)
         except optuna.TrialPruned:
+            outcome["finished"] = True
             raise
         except optuna.exceptions.UpdateFinishedTrialError:
             outcome["taken"] = True  # declared dead by another worker while it trained
@@ -113,20 +132,28 @@ def run_trials(study: optuna.Study, plan: StudyPlan, data: TrainValData, device:
             message = (str(error).splitlines() or [""])[0]
             trial.set_user_attr("failed_reason", f"{type(error).__name__}: {message}".rstrip(": "))
             raise
+        outcome["finished"] = math.isfinite(value)  # Optuna fails a trial whose value is NaN
+        return value
 
-    ran = 0
+    ran, first = 0, True
     while True:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)  # no-op without a heartbeat
-        workers.fail_dead_trials(study, retry, grace_period, local=not has_heartbeat)
         trials = study.get_trials(deepcopy=False)
+        # a resumed run frees its own dead trials first; a journal file checks before each trial
+        if workers.fail_dead_trials(study, retry, grace_period, local=first or not has_heartbeat,
+                                    trials=trials):
+            trials = study.get_trials(deepcopy=False)
+        first = False
         finished = sum(t.state in FINISHED for t in trials)
         running = sum(t.state == TrialState.RUNNING for t in trials)
         if finished >= target:
             return ran
         if finished + running >= target:
-            time.sleep(poll_seconds)  # others' trials may fill the target, or die
+            # Others' trials may fill the target, or die: a trial without heartbeat is failed
+            # (and queued again) here; Optuna does the same before each trial it starts.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)  # no-op without a heartbeat
+            time.sleep(poll_seconds)
             continue
         study.sampler = sampler_for(plan, finished + running)
         outcome.clear()
@@ -143,6 +170,8 @@ def run_trials(study: optuna.Study, plan: StudyPlan, data: TrainValData, device:
             ran += 1
             if after_trial is not None:
                 after_trial(study)
+        if outcome.get("finished") and finished + 1 >= target:
+            return ran  # finished trials stay finished: the target is met without a read
 
 
 def _failed_by_others(study: optuna.Study, outcome: dict) -> bool:

@@ -88,7 +88,8 @@ def is_dead_here(worker: object) -> bool:
 
 
 def fail_dead_trials(study: optuna.Study, retry, unclaimed_after: float,
-                     local: bool = True) -> list[int]:
+                     local: bool = True,
+                     trials: list[optuna.trial.FrozenTrial] | None = None) -> list[int]:
     """Mark FAIL every RUNNING trial whose worker is known dead, queue it again with the same
     parameters (``retry``, Optuna's retry callback) and return their numbers.
 
@@ -96,10 +97,16 @@ def fail_dead_trials(study: optuna.Study, retry, unclaimed_after: float,
     that no worker claimed within ``unclaimed_after`` seconds of its start (its process died
     between creating it and recording itself, a window of milliseconds that a heartbeat may
     not cover either).
+
+    ``trials``: the study's trials as just read (``study.get_trials``), to spare a read.
     """
     failed = []
     now = datetime.now()
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    if trials is None:
+        trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in trials:
+        if trial.state != TrialState.RUNNING:
+            continue
         worker = trial.user_attrs.get(WORKER_ATTR)
         if worker is None:
             started = trial.datetime_start
