@@ -98,20 +98,50 @@ def _batches(n: int, batch_size: int, device: torch.device,
     return batches
 
 
-def train(data: TrainValData, recipe: Recipe, seed: int, device: torch.device,
-          on_epoch: EpochCallback | None = None) -> FitResult:
-    """Train ``recipe`` on ``data.train`` with ``seed``; select the epoch on ``data.val``."""
-    started = time.perf_counter()
-    seed_everything(seed)
+def _model(recipe: Recipe, data: TrainValData, device: torch.device) -> tuple[nn.Module, nn.Module]:
+    """The recipe's model on ``device`` and its forward (compiled on CUDA when asked; the model
+    keeps the weights, with state_dict names without a prefix)."""
     model = build_model(recipe.model, data.input_shape, data.num_classes, recipe.model_config)
     if recipe.loss in recipe.model_config.cosine_head:
         model = with_cosine_head(model)
     model = model.to(device)
     if device.type == "cuda" and len(data.input_shape) == 3:
         model = model.to(memory_format=torch.channels_last)
-    # compiled forward on CUDA; ``model`` keeps the weights (state_dict names without a prefix)
     forward = torch.compile(model) if recipe.model_config.compile and device.type == "cuda" \
         else model
+    return model, forward
+
+
+def _epoch(forward, loss_fn, optimizer, schedule, data: TrainValData, batches: list,
+           recipe: Recipe, epoch: int, device: torch.device) -> tuple[torch.Tensor, str | None]:
+    """One pass over ``batches``; returns the summed loss and, when the loss turned non-finite,
+    why (the step is not taken: training stops there)."""
+    check_every = 1 if device.type == "cpu" else 16  # a host sync costs more on a GPU
+    total = torch.zeros((), device=device)
+    for step, index in enumerate(batches):
+        inputs = _prepare_inputs(data, augment(data.train.x[index], recipe.model_config.augment),
+                                 device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = forward(inputs)
+        loss = loss_fn(logits.float(), data.train.y[index])
+        total += loss.detach()
+        checking = (step + 1) % check_every == 0 or step + 1 == len(batches)
+        if checking and not torch.isfinite(total):
+            return total, (f"loss became {float(loss.detach()):.4g} at epoch {epoch}, "
+                           f"step {step} (lr={recipe.lr:.3g})")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    return total, None
+
+
+def train(data: TrainValData, recipe: Recipe, seed: int, device: torch.device,
+          on_epoch: EpochCallback | None = None) -> FitResult:
+    """Train ``recipe`` on ``data.train`` with ``seed``; select the epoch on ``data.val``."""
+    started = time.perf_counter()
+    seed_everything(seed)
+    model, forward = _model(recipe, data, device)
     loss_fn = build_loss(recipe.loss, num_classes=data.num_classes,
                          class_counts=list(data.train_counts), **recipe.loss_params).to(device)
     epochs, budget = recipe.budget.epochs, recipe.budget
@@ -121,31 +151,15 @@ def train(data: TrainValData, recipe: Recipe, seed: int, device: torch.device,
     epoch_hook = getattr(loss_fn, "on_epoch_start", None)
     row_weights = balanced_weights(data.train.y, data.num_classes) \
         if recipe.sampling == "balanced" else None
-    check_every = 1 if device.type == "cpu" else 16
     result = FitResult(model=model, loss_fn=loss_fn)
     best_state: dict | None = None
     for epoch in range(epochs):
         if epoch_hook is not None:
             epoch_hook(epoch, epochs)
         model.train()
-        total = torch.zeros((), device=device)
         batches = _batches(len(data.train), budget.batch_size, device, row_weights)
-        for step, index in enumerate(batches):
-            inputs = _prepare_inputs(data, augment(data.train.x[index], recipe.model_config.augment),
-                                     device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                logits = forward(inputs)
-            loss = loss_fn(logits.float(), data.train.y[index])
-            total += loss.detach()
-            checking = (step + 1) % check_every == 0 or step + 1 == len(batches)
-            if checking and not torch.isfinite(total):
-                result.diverged = (f"loss became {float(loss.detach()):.4g} at epoch {epoch}, "
-                                   f"step {step} (lr={recipe.lr:.3g})")
-                break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
+        total, result.diverged = _epoch(forward, loss_fn, optimizer, schedule, data, batches,
+                                        recipe, epoch, device)
         if result.diverged:
             break
         logits = predict_logits(forward, data, data.val.x, device, budget.eval_batch_size)

@@ -66,8 +66,12 @@ def _score(row: pd.Series) -> str:
 def _difference(row: pd.Series) -> str:
     low, high = row.delta_low, row.delta_high
     bounds = f" [{low:+.3f}, {high:+.3f}]" if np.isfinite(low) and np.isfinite(high) else ""
-    return (f"{row.delta_vs_ce:+.3f}{bounds} (p = {fmt_p(row.p_value)}, "
-            f"Holm {fmt_p(row.p_holm)})")
+    return f"{row.delta_vs_ce:+.3f}{bounds} ({_p('p', row.p_value)}, {_p('Holm', row.p_holm)})"
+
+
+def _p(label: str, value: float) -> str:
+    text = fmt_p(value)
+    return f"{label} {text}" if text.startswith("<") else f"{label} = {text}"
 
 
 def _headline(best: str, row: pd.Series, ce: pd.Series, rope: float) -> str:
@@ -146,7 +150,8 @@ def _against_baselines(results: Results, dataset: str, summary: pd.DataFrame,
                                          baseline, rope=rope)[0]
         parts.append(f"{comparison.decision} than {baseline} ({comparison.mean:+.3f})"
                      if comparison.decision in ("better", "worse")
-                     else f"{comparison.decision} against {baseline} ({comparison.mean:+.3f})")
+                     else f"{comparison.decision} {'to' if comparison.decision == 'equivalent' else 'against'} "
+                     f"{baseline} ({comparison.mean:+.3f})")
     return f" {best}: {'; '.join(parts)}." if parts else ""
 
 

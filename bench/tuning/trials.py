@@ -105,35 +105,11 @@ def run_trials(study: optuna.Study, plan: StudyPlan, data: TrainValData, device:
     no worker claimed it within ``grace_period`` seconds.
     """
     objective = make_objective(plan, data, device)
-    worker = workers.identity()
     retry = RetryDeadWorkerTrial()
     has_heartbeat = not storage.is_journal_storage(study)
     outcome: dict[str, bool] = {}
 
-    def guarded(trial: optuna.Trial) -> float:
-        outcome["trial_id"] = storage.trial_id(trial)
-        trial.set_user_attr(workers.WORKER_ATTR, worker)
-        trials = storage.trials_of_this_trial(study)  # the one read of the study in a trial
-        if _finished_or_ahead(trials, trial.number) >= target:
-            outcome["surplus"] = True
-            trial.set_user_attr("surplus", f"the study already had {target} trials finished or "
-                                           "under way when this one started; not run")
-            raise SurplusTrial()
-        try:
-            value = objective(trial, trials)
-        except optuna.TrialPruned:
-            outcome["finished"] = True
-            raise
-        except optuna.exceptions.UpdateFinishedTrialError:
-            outcome["taken"] = True  # declared dead by another worker while it trained
-            raise
-        except BaseException as error:  # Optuna marks it FAIL; the trials table says why
-            outcome["failed"] = True
-            message = (str(error).splitlines() or [""])[0]
-            trial.set_user_attr("failed_reason", f"{type(error).__name__}: {message}".rstrip(": "))
-            raise
-        outcome["finished"] = math.isfinite(value)  # Optuna fails a trial whose value is NaN
-        return value
+    guarded = _guarded(objective, study, target, workers.identity(), outcome)
 
     ran, first = 0, True
     while True:
@@ -172,6 +148,41 @@ def run_trials(study: optuna.Study, plan: StudyPlan, data: TrainValData, device:
                 after_trial(study)
         if outcome.get("finished") and finished + 1 >= target:
             return ran  # finished trials stay finished: the target is met without a read
+
+
+def _guarded(objective, study: optuna.Study, target: int, worker: dict,
+             outcome: dict) -> Callable[[optuna.Trial], float]:
+    """The objective as Optuna runs it: the trial records its worker, a surplus trial (the
+    target already met or under way) fails before training, and ``outcome`` says how it ended
+    (finished, surplus, failed, or taken by another worker that declared this one dead)."""
+
+    def guarded(trial: optuna.Trial) -> float:
+        outcome["trial_id"] = storage.trial_id(trial)
+        trial.set_user_attr(workers.WORKER_ATTR, worker)
+        trials = storage.trials_of_this_trial(study)  # the one read of the study in a trial
+        if _finished_or_ahead(trials, trial.number) >= target:
+            outcome["surplus"] = True
+            trial.set_user_attr("surplus", f"the study already had {target} trials finished or "
+                                           "under way when this one started; not run")
+            raise SurplusTrial()
+        try:
+            value = objective(trial, trials)
+        except optuna.TrialPruned:
+            outcome["finished"] = True
+            raise
+        except optuna.exceptions.UpdateFinishedTrialError:
+            outcome["taken"] = True  # declared dead by another worker while it trained
+            raise
+        except BaseException as error:  # Optuna marks it FAIL; the trials table says why
+            outcome["failed"] = True
+            message = (str(error).splitlines() or [""])[0]
+            trial.set_user_attr("failed_reason", f"{type(error).__name__}: {message}".rstrip(": "))
+            raise
+        outcome["finished"] = math.isfinite(value)  # Optuna fails a trial whose value is NaN
+        return value
+
+
+    return guarded
 
 
 def _failed_by_others(study: optuna.Study, outcome: dict) -> bool:
