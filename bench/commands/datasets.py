@@ -16,6 +16,7 @@ import argparse
 import json
 from typing import Any
 
+from lossbench.commands._table import text_table
 from lossbench.errors import UserError
 
 _SPEC_FLAGS: tuple[tuple[str, Any, str], ...] = (
@@ -122,14 +123,12 @@ def _table(result: dict[str, Any]) -> str:
     rows = [[str(c), name, *(str(counts[k][c]) for k in columns)]
             for c, name in enumerate(result["class_names"])]
     rows.append(["", "total", *(str(sum(counts[k])) for k in columns)])
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    line = "  ".join(f"{{:>{w}}}" if i != 1 else f"{{:<{w}}}" for i, w in enumerate(widths))
     description = result["description"]
     notes = (f"{result['name']}: {result['num_classes']} classes; profile "
              f"{description['profile']['name']}, val {description['val']['mode']}, "
              f"test {description['test']['mode']} (pool = source rows left once the test split "
              f"is set apart)")
-    return "\n".join([notes, line.format(*header), *(line.format(*row) for row in rows)])
+    return "\n".join([notes, *text_table(header, rows, left=[1])])
 
 
 def _list_sources(as_json: bool) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from lossbench.commands._table import text_table
 from lossbench.losses import available_losses, loss_info
 
 
@@ -30,15 +31,10 @@ def describe(name: str) -> dict:
 
 def _table(rows: list[dict]) -> str:
     header = ("name", "description", "tuned by Optuna (plus lr, weight decay)")
-    lines = [
-        (row["name"], row["description"],
-         ", ".join(f"{k} {v}" for k, v in row["search_space"].items()) or "-")
-        for row in rows
-    ]
-    widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(3)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([fmt.format(*header), rule, *(fmt.format(*line) for line in lines)])
+    lines = [(row["name"], row["description"],
+              ", ".join(f"{k} {v}" for k, v in row["search_space"].items()) or "-")
+             for row in rows]
+    return "\n".join(text_table(header, lines, rule=True))
 
 
 def run(args: argparse.Namespace) -> int:
