@@ -15,6 +15,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
+from helpers.suites import blobs_suite
 from lossbench.cli import main
 from lossbench.evaluation import final
 from lossbench.tuning import study as tuning_study
@@ -23,25 +24,11 @@ from lossbench.tuning.storage import open_storage
 
 pytestmark = pytest.mark.slow
 
-WORKER = str(Path(__file__).with_name("lossbench_worker.py"))
+WORKER = str(Path(__file__).parent / "helpers" / "lossbench_worker.py")
 TUNE = ["tune", "--dataset", "digits", "--profile", "exp", "--imbalance-ratio", "10",
         "--loss", "focal", "--epochs", "2", "--device", "cpu", "--threads", "1", "--no-progress"]
-SUITE = """
-name = "crash"
-losses = ["ce", "focal"]
-baselines = []
-[budget]
-trials = 3
-epochs = 2
-seeds = 2
-batch_size = 32
-startup_trials = 1
-prune_warmup_epochs = 1
-[[datasets]]
-name = "blobs"
-source = "gaussian"
-options = { counts = [80, 30, 8], dimension = 4 }
-"""
+SUITE = blobs_suite(name="crash", losses=("ce", "focal"), counts=(80, 30, 8), trials=3, epochs=2,
+                    seeds=2, batch_size=32, startup_trials=1, prune_warmup_epochs=1)
 TIMES = ("train_seconds", "eval_seconds", "seconds")
 
 

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from datasets_fixtures import default_people, make_mask_dataset
+from helpers.datasets_fixtures import default_people, make_mask_dataset
 from lossbench.cli import main
 from lossbench.datasets.mask_labels import MASK_CLASS_COUNTS
 

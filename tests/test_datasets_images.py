@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from datasets_fixtures import make_image_folder
+from helpers.datasets_fixtures import make_image_folder
 from lossbench.datasets import DatasetSpec, get_source, prepare
 from lossbench.errors import UserError
 
@@ -158,7 +158,7 @@ def test_cifar10_jpeg_archive_cold_and_warm_load_times(tmp_path):
 
 
 def test_mixed_image_sizes_without_size_setting_say_which_option_to_set(tmp_path):
-    from datasets_fixtures import write_image
+    from helpers.datasets_fixtures import write_image
 
     tree = make_image_folder(tmp_path, CLASSES)
     write_image(tree / "train" / "emu" / "0000.jpg", (1, 2, 3), 9, 9)

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from datasets_fixtures import default_people, make_mask_dataset, read_colour, write_image
+from helpers.datasets_fixtures import default_people, make_mask_dataset, read_colour, write_image
 from lossbench.datasets import DatasetSpec, get_source, prepare
 from lossbench.datasets.mask_labels import age_band, class_index
 from lossbench.errors import UserError

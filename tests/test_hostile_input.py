@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.suites import blobs_suite
 from lossbench.cli import main
 from lossbench.datasets.cache import cache_key, load_cached
 
@@ -17,19 +18,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings(
     "ignore:The image decoding and encoding capabilities of TorchVision")]
 
 ROOT = Path(__file__).resolve().parents[1]
-STORED_SUITE = """
-name = "stored"
-losses = ["ce"]
-baselines = []
-[budget]
-trials = 1
-epochs = 1
-seeds = 1
-[[datasets]]
-name = "blobs"
-source = "gaussian"
-options = { counts = [40, 20, 10], dimension = 4 }
-"""
+STORED_SUITE = blobs_suite(name="stored", counts=(40, 20, 10), trials=1, epochs=1, seeds=1)
 IMAGE_SUITE = """
 name = "images"
 losses = ["ce"]

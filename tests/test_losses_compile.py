@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from loss_cases import WEIGHT, make_module, random_batch
+from helpers.loss_cases import WEIGHT, make_module, random_batch
 from lossbench.losses import available_losses, loss_info
 from torch._dynamo.testing import CompileCounterWithBackend
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from loss_cases import NUM_CLASSES, make_module, random_batch
+from helpers.loss_cases import NUM_CLASSES, make_module, random_batch
 from lossbench.cli import main
 from lossbench.losses import available_losses, build_loss, focal_loss, loss_info, soft_f1_loss
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from loss_cases import CLASS_COUNTS, random_batch
+from helpers.loss_cases import CLASS_COUNTS, random_batch
 from lossbench.losses import (
     balanced_softmax_loss,
     build_loss,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from loss_cases import (
+from helpers.loss_cases import (
     CLASS_COUNTS,
     NUM_CLASSES,
     TIMED_SHAPES,

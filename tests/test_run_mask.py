@@ -4,7 +4,7 @@ import json
 
 import pandas as pd
 import pytest
-from datasets_fixtures import make_mask_dataset
+from helpers.datasets_fixtures import make_mask_dataset
 from lossbench.cli import main
 
 pytestmark = [pytest.mark.slow,

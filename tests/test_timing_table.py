@@ -196,3 +196,92 @@ def test_report_shows_the_harness_table(harness, tmp_path):
     markdown = to_markdown(doc, tmp_path / "default")
     assert "## Harness timing" in markdown and "(c) Optuna trial" in markdown
     assert "## Kernel timing" not in markdown  # no kernel table in that folder
+
+
+# ------------------------------------------------- the logits each loss feeds (LDAM: s·z)
+def test_ldam_is_also_compared_with_native_ce_of_the_logits_it_feeds(table):
+    for shape in table["shapes"]:
+        row = next(r for r in shape["losses"] if r["loss"] == "ldam")
+        assert row["fed"]["logits"] == "s·z" and row["fed"]["median_us"] > 0
+        assert row["ratio_fed"] > 0 and row["fed"]["ratio_ce"] > 0
+        assert all("fed" not in r for r in shape["losses"] if r["loss"] != "ldam")
+    assert table["method"]["logits"] == "uniform in [-1, 1]"
+    assert table["method"]["feeds"]["ldam"].startswith("s·z")
+    text = timing_markdown(table)
+    assert "CE(s·z)]" in text and "| native CE of s·z (ldam) |" in text
+    assert "|z| ≤ 1" in text and "ldam: s·z" in text and "×CE fed" in text
+
+
+def test_batches_are_uniform_by_default_or_normal():
+    from lossbench.timing.cases import make_batch
+
+    uniform, _ = make_batch((64, 10), torch.device("cpu"))
+    normal, _ = make_batch((64, 10), torch.device("cpu"), logits="normal")
+    assert uniform.abs().max() <= 1 and normal.abs().max() > 1 and normal.requires_grad
+    with pytest.raises(ValueError, match="uniform, normal"):
+        make_batch((4, 2), torch.device("cpu"), logits="wide")
+
+
+def test_a_table_of_normal_logits_says_so():
+    table = run_timing([(16, 5)], "cpu", losses=["ldam"], plain=False, memory=False,
+                       logits="normal", **TINY)
+    assert table["method"]["logits"] == "N(0, 1)"
+    assert "Logits z: N(0, 1)" in timing_markdown(table) and "underflow" in \
+        timing_markdown(table)
+
+
+# ------------------------------------- the clamp of z − max at −87 in the fused softmaxes
+def _large_batch(scale):
+    generator = torch.Generator().manual_seed(5)
+    logits = torch.randn(96, 40, generator=generator) * scale
+    logits[:, 0] = -60.0 * scale  # a true class far below the maximum: clamped unless kept
+    target = torch.randint(0, 40, (96,), generator=generator)
+    target[:8] = 0
+    return logits, target
+
+
+@pytest.mark.parametrize("name", ["ldam", "label_smoothing"])
+def test_clamped_softmax_keeps_values_and_gradients(name, monkeypatch):
+    from lossbench.losses import _fused, build_loss
+
+    scale = 1.0 if name == "ldam" else 30.0  # LDAM multiplies by s = 30 itself
+    logits, target = _large_batch(scale)
+    counts = [1000 // (c + 1) for c in range(40)]
+    module = build_loss(name, 40, class_counts=counts)
+    monkeypatch.setattr(_fused, "_MIN_ELEMENTS", 0)  # the clamp at a small test size
+    seen = []
+    original = _fused.spreads_past_bound
+    monkeypatch.setattr(_fused, "spreads_past_bound",
+                        lambda values, *a: seen.append(original(values, *a)) or seen[-1])
+
+    def value_grad(z):
+        z = z.clone().requires_grad_()
+        value = module(z, target)
+        return value.detach(), torch.autograd.grad(value, z)[0]
+
+    clamped = value_grad(logits)
+    assert seen and all(seen)  # the clamp was taken
+    monkeypatch.setattr(_fused, "spreads_past_bound", lambda *a: False)
+    unclamped = value_grad(logits)
+    assert torch.equal(clamped[0], unclamped[0])  # the forward's float32 numbers, the same
+    torch.testing.assert_close(clamped[1], unclamped[1], rtol=1e-6, atol=1e-30)
+    # and against float64, where nothing is clamped (float64 underflows at e^−708 only)
+    expected, expected_grad = value_grad(logits.double())
+    torch.testing.assert_close(clamped[0].double(), expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(clamped[1].double(), expected_grad, rtol=1e-3,
+                               atol=2e-5 * expected_grad.abs().max().item())
+
+
+def test_the_clamp_is_left_out_where_nothing_underflows(monkeypatch):
+    from lossbench.losses import _fused
+    from lossbench.losses._fused import UNDERFLOW_BOUND, spreads_past_bound
+
+    big = torch.linspace(-50, 50, 1000).repeat(256, 1)  # 2^18 entries
+    assert spreads_past_bound(big) and not spreads_past_bound(big[:4])  # small: not worth it
+    monkeypatch.setattr(_fused, "_MIN_ELEMENTS", 0)
+    assert UNDERFLOW_BOUND == 87.0
+    assert torch.exp(torch.tensor(-UNDERFLOW_BOUND)) >= torch.finfo(torch.float32).tiny
+    assert torch.exp(torch.tensor(-88.0)) < torch.finfo(torch.float32).tiny  # −88: denormal
+    wide = torch.linspace(-50, 50, 40).repeat(4, 1)
+    assert spreads_past_bound(wide) and not spreads_past_bound(wide / 2)
+    assert not spreads_past_bound(wide.double())  # float64 underflows at e^−708

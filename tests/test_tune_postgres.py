@@ -13,31 +13,20 @@ from pathlib import Path
 
 import optuna
 import pytest
+from helpers.pg_server import PostgresServer, find_problem
+from helpers.suites import blobs_suite
 from lossbench.tuning.storage import open_storage
 from lossbench.tuning.study import finished_trials, trials_frame
-from pg_server import PostgresServer, find_problem
 
 pytestmark = pytest.mark.slow
 
-WORKER = str(Path(__file__).with_name("lossbench_worker.py"))
+WORKER = str(Path(__file__).parent / "helpers" / "lossbench_worker.py")
 TUNE = ["tune", "--dataset", "digits", "--profile", "exp", "--imbalance-ratio", "10",
         "--loss", "focal", "--epochs", "2", "--device", "cpu", "--threads", "1", "--no-progress",
         "--heartbeat-interval", "1", "--grace-period", "3"]
 TARGET = 10
-TINY_SUITE = """
-name = "pg-tiny"
-losses = ["ce", "focal"]
-baselines = []
-[budget]
-trials = 3
-epochs = 1
-seeds = 1
-startup_trials = 1
-[[datasets]]
-name = "blobs"
-source = "gaussian"
-options = { counts = [60, 30, 10], dimension = 4 }
-"""
+TINY_SUITE = blobs_suite(name="pg-tiny", losses=("ce", "focal"), trials=3, epochs=1, seeds=1,
+                         startup_trials=1)
 
 
 @pytest.fixture(scope="module")

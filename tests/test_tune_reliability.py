@@ -13,6 +13,7 @@ import optuna
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.suites import blobs_suite
 from lossbench.cli import main
 from lossbench.config.suite import parse_suite
 from lossbench.engine import train as engine_train
@@ -27,20 +28,7 @@ from lossbench.tuning.storage import open_storage
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings(
     "ignore:Heartbeat of storage is supposed to be used with Study.optimize")]
 
-SUITE = """
-losses = ["ce"]
-baselines = []
-[budget]
-trials = 2
-epochs = 2
-batch_size = 32
-startup_trials = 1
-prune_warmup_epochs = 1
-[[datasets]]
-name = "blobs"
-source = "gaussian"
-options = { counts = [60, 30, 10], dimension = 4 }
-"""
+SUITE = blobs_suite(trials=2, epochs=2, batch_size=32, startup_trials=1, prune_warmup_epochs=1)
 TUNE = ["tune", "--dataset", "digits", "--profile", "exp", "--imbalance-ratio", "10",
         "--loss", "focal", "--epochs", "2", "--device", "cpu", "--threads", "1", "--no-progress"]
 

@@ -7,6 +7,7 @@ import math
 import optuna
 import pytest
 import torch
+from helpers.suites import blobs_suite
 from lossbench.config.suite import parse_suite
 from lossbench.engine.data import train_val_view
 from lossbench.pipeline import suite_run as runner
@@ -106,20 +107,7 @@ def test_no_complete_trial_never_prunes():
 
 # ---- runs through run_trials -------------------------------------------------------------
 
-SUITE = """
-losses = ["ce"]
-baselines = []
-[budget]
-trials = 6
-epochs = 4
-batch_size = 32
-startup_trials = 2
-prune_warmup_epochs = 1
-[[datasets]]
-name = "blobs"
-source = "gaussian"
-options = { counts = [60, 30, 10], dimension = 4 }
-"""
+SUITE = blobs_suite(trials=6, epochs=4, batch_size=32, startup_trials=2, prune_warmup_epochs=1)
 
 
 @pytest.fixture(scope="module")

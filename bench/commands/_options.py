@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lossbench.engine.device import DEVICE_CHOICES
-from lossbench.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
+from lossbench.engine.devices import DEVICE_CHOICES  # torch-free: parsers are built without torch
+from lossbench.errors import UserError
+from lossbench.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL  # no optuna at import
+
+MAX_WORKERS = 256
+"""The most ``--workers``: ``lossbench.pipeline.setup.MAX_WORKERS`` (which imports optuna)."""
 
 STORAGE_HELP = ("Optuna storage: sqlite:///PATH, postgresql://USER@HOST/DB (many machines) or "
                 "journal:PATH (several processes, one machine); default: $LOSSBENCH_STORAGE, "
@@ -44,3 +48,14 @@ def add_liveness_options(parser) -> None:
     parser.add_argument("--grace-period", type=int, default=GRACE_PERIOD,
                         help="seconds without a heartbeat before a trial counts as dead, is "
                              f"failed and retried (default {GRACE_PERIOD})")
+
+
+def check_workers(workers: int | None) -> None:
+    """``--workers`` (None: not given), checked as ``pipeline.setup.check_workers`` does, with the
+    same message, but first and without torch or optuna, so the error comes at once."""
+    if workers is None:
+        return
+    if isinstance(workers, bool) or not isinstance(workers, int) \
+            or not 1 <= workers <= MAX_WORKERS:
+        raise UserError(f"--workers must be a whole number from 1 to {MAX_WORKERS}, "
+                        f"got {workers!r}")

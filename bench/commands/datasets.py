@@ -55,13 +55,47 @@ def _source_options() -> dict[str, str]:
     return found
 
 
+def _lazy(base: type[argparse.ArgumentParser]) -> type[argparse.ArgumentParser]:
+    """A parser class whose arguments are added by its ``fill`` when it first parses or prints
+    help: ``datasets show``'s flags come from the source registry, which imports torch, so
+    building the whole command line (``lossbench --help``, ``lossbench datasets``) must not."""
+
+    class LazyParser(base):
+        fill = None
+
+        def _filled(self) -> None:
+            fill, self.fill = self.fill, None
+            if fill is not None:
+                fill(self)
+
+        def parse_known_args(self, args=None, namespace=None):
+            self._filled()
+            return super().parse_known_args(args, namespace)
+
+        def format_help(self) -> str:
+            self._filled()
+            return super().format_help()
+
+        def format_usage(self) -> str:
+            self._filled()
+            return super().format_usage()
+
+    return LazyParser
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser("datasets", help="list data sources; 'show NAME' prints counts",
                                    description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run)
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
+    actions = parser.add_subparsers(dest="action", metavar="ACTION",
+                                    parser_class=_lazy(type(parser)))
     show = actions.add_parser("show", help="class names and per-class counts of every split")
+    show.fill = _show_arguments
+
+
+def _show_arguments(show: argparse.ArgumentParser) -> None:
+    """The arguments of ``datasets show`` (every source option among them)."""
     show.add_argument("name", help="a source name (see 'lossbench datasets')")
     source_group = show.add_argument_group("source options (each applies to the sources that have it)")
     for name, kind in sorted(_source_options().items()):

@@ -6,7 +6,6 @@ import argparse
 import json
 
 from lossbench.commands._table import text_table
-from lossbench.losses import available_losses, loss_info
 
 
 def register(subparsers) -> None:
@@ -18,6 +17,8 @@ def register(subparsers) -> None:
 
 def describe(name: str) -> dict:
     """Plain data describing one loss (for the table and ``--json``)."""
+    from lossbench.losses import loss_info  # torch: imported when the command runs
+
     info = loss_info(name)
     return {
         "name": info.name,
@@ -38,6 +39,8 @@ def _table(rows: list[dict]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lossbench.losses import available_losses  # torch: only here, not for the parser
+
     names = [args.name] if args.name else available_losses()
     rows = [describe(name) for name in names]
     if args.json:

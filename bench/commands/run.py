@@ -11,6 +11,7 @@ from lossbench.commands._options import (
     add_device_options,
     add_out_option,
     add_storage_options,
+    check_workers,
 )
 from lossbench.errors import UserError
 
@@ -81,8 +82,8 @@ def _split(text: str | None) -> list[str] | None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_workers(args.workers)  # first: loading a suite imports torch (its losses checked)
     from lossbench.config.suite import load_suite
-    from lossbench.pipeline.suite_run import RunOptions, run_suite
 
     overrides = {"root": args.root} if args.root is not None else {}
     suite = load_suite(args.suite, dataset_options=overrides).with_overrides(
@@ -90,6 +91,8 @@ def _run(args: argparse.Namespace) -> int:
         trials=args.trials, epochs=args.epochs, seeds=args.seeds, replicates=args.replicates)
     workers = args.workers if args.workers is not None else (
         1 if args.tune_only else default_workers(args.device))
+    from lossbench.pipeline.suite_run import RunOptions, run_suite  # torch, optuna: only now
+
     options = RunOptions(out=args.out, device=args.device, storage=args.storage,
                          threads=args.threads, progress=not args.no_progress,
                          cache_dir=args.cache_dir, report=not args.no_report,

@@ -11,6 +11,7 @@ from lossbench.commands._options import (
     add_device_options,
     add_out_option,
     add_storage_options,
+    check_workers,
 )
 
 
@@ -51,6 +52,7 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_workers(args.workers)  # first, as in ``lossbench run``: before torch and optuna
     from lossbench.pipeline.tune_one import TuneRequest, tune_single
     from lossbench.tuning.study import NoCompleteTrial
 

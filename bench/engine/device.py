@@ -6,9 +6,8 @@ import random
 
 import numpy as np
 import torch
+from lossbench.engine.devices import DEVICE_CHOICES  # re-exported: the torch-free home
 from lossbench.errors import UserError
-
-DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
 
 
 def _mps_available() -> bool:

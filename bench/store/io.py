@@ -14,9 +14,11 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas costs 0.4 s to import; the command line reads suites without it
+    import pandas as pd
+
 
 
 def _umask() -> int:

@@ -80,10 +80,14 @@ def _finished_or_ahead(trials: list[optuna.trial.FrozenTrial], number: int) -> i
 
 
 class _QuietSurplus(logging.Filter):
-    """Optuna logs every failed trial with its traceback; a surplus trial is no failure."""
+    """Optuna logs every failed trial with its traceback, then "Trial N failed with value None";
+    a surplus trial is no failure, and the second line adds nothing to the first (the trials
+    table keeps every failure's reason)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], SurplusTrial))
+        if record.exc_info and isinstance(record.exc_info[1], SurplusTrial):
+            return False
+        return not str(record.msg).endswith("failed with value None.")
 
 
 logging.getLogger("optuna.study._optimize").addFilter(_QuietSurplus())
