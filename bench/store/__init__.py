@@ -14,7 +14,9 @@ _HOMES = {
     "atomic_write_text": "io", "fingerprint": "io", "safe_name": "io", "to_json": "io",
     "ResultStore": "results", "folder_name": "results", "per_class_frame": "results",
 }
-__all__ = sorted(_HOMES)
+__all__ = ["ResultStore", "atomic_write_bytes", "atomic_write_csv", "atomic_write_json",
+           "atomic_write_text", "fingerprint", "folder_name", "per_class_frame", "safe_name",
+           "to_json"]
 
 
 def __getattr__(name: str) -> Any:
