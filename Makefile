@@ -14,7 +14,7 @@ TIMING_SHAPES ?= 256x18,1024x100,8192x1000
 TIMING_THREADS ?=
 TIMING_ARGS ?=
 
-.PHONY: setup test bench timing tune lint clean gpu-check
+.PHONY: setup test bench timing tune lint clean gpu-check gpu-wheels
 
 setup: $(STAMP)
 
@@ -48,12 +48,37 @@ tune: $(STAMP)
 
 # make gpu-check [CIFAR10=path/to/cifar10-jpg.tar.gz] [GPU_CHECK_OUT=results/gpu-check]
 #                [GPU_CHECK_ARGS=--dry-run]   about ten minutes on one GPU (lossbench gpu-check --help)
+# make gpu-check VENV= PYTHON=python3   no virtual environment and nothing installed: PYTHON as it
+#                is (lossbench and its dependencies importable, e.g. from make gpu-wheels), with
+#                every cache (decoded images, matplotlib, torch.compile) under GPU_CHECK_OUT/cache
 CIFAR10 ?= $(LOSSBENCH_CIFAR10_JPG)
 GPU_CHECK_OUT ?= results/gpu-check
 GPU_CHECK_ARGS ?=
-gpu-check: $(STAMP)
-	$(BIN)/lossbench gpu-check --out $(GPU_CHECK_OUT) $(if $(CIFAR10),--root $(CIFAR10)) \
-		$(GPU_CHECK_ARGS)
+GPU_CHECK_CACHE = $(GPU_CHECK_OUT)/cache
+GPU_CHECK_ENV = LOSSBENCH_CACHE=$(GPU_CHECK_CACHE) MPLCONFIGDIR=$(GPU_CHECK_CACHE)/matplotlib \
+	TORCHINDUCTOR_CACHE_DIR=$(GPU_CHECK_CACHE)/inductor TRITON_CACHE_DIR=$(GPU_CHECK_CACHE)/triton
+gpu-check: $(if $(VENV),$(STAMP))
+	$(if $(VENV),$(BIN)/lossbench,$(GPU_CHECK_ENV) $(PYTHON) -m lossbench.cli) gpu-check \
+		--out $(GPU_CHECK_OUT) $(if $(CIFAR10),--root $(CIFAR10)) $(GPU_CHECK_ARGS)
+
+# make gpu-wheels: the wheels an offline GPU host lacks (Python 3.12 with torch, torchvision,
+# pandas, scikit-learn, scipy, seaborn, matplotlib, tqdm, tabulate, pytest-benchmark, but not
+# Optuna or statsmodels), for cp312 manylinux x86_64, into WHEELS (git-ignored), plus lossbench's
+# own wheel. --no-deps with the explicit list below, which is the closure of optuna and
+# statsmodels less what that host has (tests/test_gpu_wheels.py re-resolves it): resolving with
+# dependencies would fetch numpy, scipy and pandas again (~70 MiB). manylinux_2_28 as well as
+# manylinux2014: statsmodels 0.15 ships manylinux_2_28 wheels only (torch >= 2.6 needs glibc
+# 2.28 anyway). On the host: see the README's GPU-check section.
+WHEELS ?= .whl
+GPU_WHEELS = optuna==5.0.0 alembic==1.20.1 Mako==1.4.3 SQLAlchemy==2.1.9 colorlog==6.12.0 \
+	PyYAML==6.0.4 statsmodels==0.15.0 patsy==1.0.3 formulaic==1.2.2 interface_meta==2.0.1 \
+	narwhals==2.29.0 wrapt==2.5.2
+GPU_WHEEL_TAGS = --only-binary=:all: --python-version 3.12 --implementation cp --abi cp312 \
+	--platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64
+gpu-wheels: $(STAMP)
+	$(BIN)/python -m pip download --quiet --no-deps $(GPU_WHEEL_TAGS) -d $(WHEELS) $(GPU_WHEELS)
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation -w $(WHEELS) .
+	du -sh $(WHEELS)
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check bench losses datasets tests

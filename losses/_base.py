@@ -81,6 +81,10 @@ class LossModule(nn.Module):
 
     loss_name: str = ""
     reductions: Sequence[str] = REDUCTIONS
+    probability_scale: float = 1.0
+    """The loss's own logit transform for probabilities at evaluation: softmax(probability_scale
+    · z). 1 for losses that train on z itself; LDAM, which trains on s·z, declares s, so that its
+    confidences (and ECE) are those of the model it trained."""
     reduction_note: str = ""  # why a loss allows fewer reductions, appended to the error
 
     def __init__(self, num_classes: int, weight=None, reduction: str = "mean") -> None:

@@ -94,6 +94,12 @@ class LDAMLoss(LossModule):
         self.register_buffer("drw_weights", drw_weights)
         self.drw_active = False
 
+    @property
+    def probability_scale(self) -> float:
+        """LDAM trains on s·z: its probabilities are softmax(s·z) (Cao et al.'s code scores the
+        scaled logits too)."""
+        return self.scale
+
     def on_epoch_start(self, epoch: int, num_epochs: int) -> None:
         self.drw_active = self.drw_start < 1.0 and epoch >= round(self.drw_start * num_epochs)
 

@@ -103,3 +103,16 @@ def test_an_empty_interval_stays_undefined():
 
     interval = mean_interval([0.5])
     assert interval.mean == 0.5 and math.isnan(interval.low) and np.isnan(interval.high)
+
+
+def test_each_loss_declares_its_probability_transform():
+    from lossbench.evaluation.final import probabilities
+    from lossbench.losses import build_loss
+
+    z = torch.tensor([[0.2, -0.1, 0.05]])
+    ldam = build_loss("ldam", num_classes=3, class_counts=[100, 10, 1], scale=30.0)
+    ce = build_loss("ce", num_classes=3)
+    assert ldam.probability_scale == 30.0 and ce.probability_scale == 1.0
+    fit_ldam, fit_ce = FitResult(model=None, loss_fn=ldam), FitResult(model=None, loss_fn=ce)
+    assert torch.allclose(probabilities(z, fit_ldam), torch.softmax(30 * z.double(), 1))
+    assert torch.allclose(probabilities(z, fit_ce), torch.softmax(z.double(), 1))

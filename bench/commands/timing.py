@@ -47,6 +47,10 @@ def register(subparsers) -> None:
                         help="skip the plain autograd formulations")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the profiler's columns (peak memory, ATen calls, allocations)")
+    parser.add_argument("--logits", choices=("uniform", "normal"), default="uniform",
+                        help="logits the table feeds: uniform in [-1, 1] (default; cosine-like, "
+                             "what LDAM's cosine head gives) or normal, N(0, 1) (LDAM's s·z then "
+                             "underflows exp)")
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     harness = parser.add_argument_group("harness benchmark")
     harness.add_argument("--harness", action="store_true",
@@ -134,6 +138,7 @@ def _run_kernels(args: argparse.Namespace, device, shapes, losses, rounds: int) 
     from lossbench.timing.measure import run_timing
 
     table = run_timing(shapes, device, threads=args.threads, losses=losses, rounds=rounds,
+                       logits=args.logits,
                        block_seconds=args.block_ms / 1000, plain=not args.no_plain,
                        memory=not args.no_memory, progress=_progress)
     paths = write_timing(table, args.out)

@@ -59,7 +59,28 @@ def _header(table: dict) -> str:
             f"over one copy of the logits (a floor: one pass). ops: ATen operator calls per "
             f"step (each costs µs at small shapes); N×C allocs: allocations the size of the "
             f"logits (each a pass over fresh memory at large shapes). Plain: the obvious "
-            f"autograd formulation.")
+            f"autograd formulation.{_logits(table)}")
+
+
+def _logits(table: dict) -> str:
+    """Which logits the table feeds, which each loss's softmax sees, and the fed-CE ratio."""
+    method = table["method"]
+    text = f" Logits z: {method.get('logits', 'uniform in [-1, 1]')}"
+    feeds = method.get("feeds")
+    if feeds:
+        text += "; each loss's softmax sees " + "; ".join(
+            f"{name}: {what}" for name, what in feeds.items())
+    fed = sorted({row["fed"]["logits"] for shape in table["shapes"] for row in shape["losses"]
+                  if "fed" in row})
+    if fed:
+        text += (f". ×CE({', '.join(fed)}) in brackets after a ratio, and the column ×CE fed: "
+                 f"the loss over native `F.cross_entropy` of the logits it feeds (LDAM: s·z, a "
+                 f"leaf of its own), whose spread decides whether the CPU's exp underflows "
+                 f"float32. Under its cosine head LDAM sees |z| ≤ 1"
+                 + (", as the uniform logits here (s·z − max ≥ −60: no underflow)"
+                    if method.get("logits", "uniform").startswith("uniform") else
+                    "; these logits are wider, and s·z − max falls far below −87 (underflow)"))
+    return text + "."
 
 
 def _load(table: dict) -> str:
@@ -76,7 +97,8 @@ def summary_table(table: dict, time_label: str = "native CE (time)",
 
     Returns the header (``loss`` and each shape) and the rows: native cross-entropy's time
     (``time_label``, each median formatted by ``time_format``), then each loss's ratio to native
-    cross-entropy with ✓/✗ against the goal and its plain formulation's ratio in brackets.
+    cross-entropy with ✓/✗ against the goal, its plain formulation's ratio in brackets, and
+    where the loss feeds other logits (LDAM: s·z) its ratio to native CE of those in [ ].
     """
     shapes = table["shapes"]
     header = ["loss"] + [s["shape"] for s in shapes]
@@ -88,6 +110,8 @@ def summary_table(table: dict, time_label: str = "native CE (time)",
             cell = f"{row['ratio_ce']:.2f}×{_mark(row)}"
             if "plain" in row:
                 cell += f" ({row['plain']['ratio_ce']:.2f}×)"
+            if "fed" in row:
+                cell += f" [{row['ratio_fed']:.2f}× CE({row['fed']['logits']})]"
             cells.append(cell)
         rows.append(cells)
     return header, rows
@@ -106,20 +130,25 @@ def _count(value) -> str:
 
 
 def shape_markdown(shape: dict) -> str:
-    """Every column of one shape: time, ratios, peak memory, operator and allocation counts,
-    and the plain formulation's time, ratio and memory."""
-    lines = [("| loss | median | ×CE | ×CE best | ×copy | peak MiB | ops | N×C allocs | "
-              "plain median | plain ×CE | plain MiB | plain ops |"),
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    rows = [("native CE", shape["reference"], None, ""),
-            ("logits copy", shape["floor"], None, "")]
-    rows += [(row["loss"], row, row.get("plain"), _mark(row)) for row in shape["losses"]]
-    for name, row, plain, mark in rows:
+    """Every column of one shape: time, ratios (×CE fed: over native CE of the logits the loss
+    feeds, where they differ), peak memory, operator and allocation counts, and the plain
+    formulation's time, ratio and memory; native CE of each fed logits has a row of its own."""
+    lines = [("| loss | median | ×CE | ×CE fed | ×CE best | ×copy | peak MiB | ops | "
+              "N×C allocs | plain median | plain ×CE | plain MiB | plain ops |"),
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = [("native CE", shape["reference"], None, "", "")]
+    rows += [(f"native CE of {row['fed']['logits']} ({row['loss']})", row["fed"], None, "", "")
+             for row in shape["losses"] if "fed" in row]
+    rows.append(("logits copy", shape["floor"], None, "", ""))
+    rows += [(row["loss"], row, row.get("plain"), _mark(row),
+              f"{row['ratio_fed']:.2f}" if "ratio_fed" in row else "")
+             for row in shape["losses"]]
+    for name, row, plain, mark, fed in rows:
         plain_cells = (" | | | " if plain is None else
                        f" {duration(plain['median_us'])} | {plain['ratio_ce']:.2f} | "
                        f"{_mib(plain['peak_mib'])} | {_count(plain.get('aten_ops'))} ")
         lines.append(f"| {name} | {duration(row['median_us'])} | {row['ratio_ce']:.2f}{mark} | "
-                     f"{row['ratio_ce_min']:.2f} | {row['ratio_copy']:.2f} | "
+                     f"{fed} | {row['ratio_ce_min']:.2f} | {row['ratio_copy']:.2f} | "
                      f"{_mib(row['peak_mib'])} | {_count(row.get('aten_ops'))} | "
                      f"{_count(row.get('full_allocs'))} |{plain_cells}|")
     return "\n".join(lines)

@@ -27,13 +27,18 @@ import torch
 from lossbench.engine.device import set_threads
 from lossbench.losses import available_losses
 from lossbench.timing.cases import (
+    DEFAULT_LOGITS,
     DEFAULT_SHAPES,
+    FED,
+    FEEDS,
     FLOOR,
     IMBALANCE_RATIO,
+    LOGITS,
     REFERENCE,
     Case,
     Step,
     build_cases,
+    fed_label,
     long_tail_counts,
     shape_label,
 )
@@ -180,9 +185,13 @@ def median_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> fl
 
 def time_shape(shape: tuple[int, int], device: torch.device, names: Sequence[str], *,
                rounds: int = 25, block_seconds: float = 0.005, plain: bool = True,
-               memory: bool = True, seed: int = 0) -> dict:
-    """Time every case of one shape; returns the shape's references and one row per loss."""
-    cases = build_cases(shape, device, names, plain=plain, seed=seed)
+               memory: bool = True, seed: int = 0, logits: str = DEFAULT_LOGITS) -> dict:
+    """Time every case of one shape; returns the shape's references and one row per loss.
+
+    A loss in ``FED`` (LDAM) also gets ``fed``: native cross-entropy of the logits it feeds
+    (its time, its ratio to CE of z), and ``ratio_fed``: the loss over that, per round.
+    """
+    cases = build_cases(shape, device, names, plain=plain, seed=seed, logits=logits)
     times = time_cases(cases, device, rounds=rounds, block_seconds=block_seconds, seed=seed)
     full_bytes = shape[0] * shape[1] * 4  # the float32 logits
     profiles = {case.label: profile_step(case.step, device, full_bytes) if memory else {}
@@ -206,6 +215,9 @@ def time_shape(shape: tuple[int, int], device: torch.device, names: Sequence[str
         row["meets_goal"] = None if goal is None else bool(row["ratio_ce"] <= goal)
         if plain:
             row["plain"] = summary(f"{name} (plain)")
+        if name in FED:
+            row["fed"] = {"logits": FED[name][0], **summary(fed_label(name))}
+            row["ratio_fed"] = median_ratio(times[name], times[fed_label(name)])
         rows.append(row)
     return {"shape": shape_label(shape), "batch": shape[0], "classes": shape[1],
             "rounds": rounds, "reference": summary(REFERENCE), "floor": summary(FLOOR),
@@ -215,12 +227,15 @@ def time_shape(shape: tuple[int, int], device: torch.device, names: Sequence[str
 def run_timing(shapes: Sequence[tuple[int, int]] = DEFAULT_SHAPES, device: str | torch.device
                = "cpu", *, threads: int | None = None, losses: Sequence[str] | None = None,
                rounds: int = 25, block_seconds: float = 0.005, plain: bool = True,
-               memory: bool = True, seed: int = 0,
+               memory: bool = True, seed: int = 0, logits: str = DEFAULT_LOGITS,
                progress: Callable[[str], None] | None = None) -> dict:
     """The timing table of one device: its environment, goals and every shape's rows.
 
     ``losses``: registry names (None: every registered loss; the command checks the names).
+    ``logits``: "uniform" in [−1, 1] (default) or "normal", N(0, 1) (``cases.LOGITS``).
     """
+    if logits not in LOGITS:
+        raise ValueError(f"logits is one of {', '.join(LOGITS)}; got {logits!r}")
     from lossbench.environment import describe
 
     device = torch.device(device)
@@ -233,7 +248,8 @@ def run_timing(shapes: Sequence[tuple[int, int]] = DEFAULT_SHAPES, device: str |
              "goals": {shape_label(s): g for s, g in GOALS.get(device.type, {}).items()},
              "method": {"rounds": rounds, "block_seconds": block_seconds, "seed": seed,
                         "step": "loss(logits, target) + torch.autograd.grad(loss, logits)",
-                        "dtype": "float32", "logits": "uniform in [-1, 1]",
+                        "dtype": "float32", "logits": LOGITS[logits],
+                        "feeds": {name: FEEDS.get(name, "z") for name in names},
                         "class_counts": f"exp profile, ratio "
                         f"{IMBALANCE_RATIO:g}", "params": "each loss's defaults"},
              "shapes": []}
@@ -242,7 +258,7 @@ def run_timing(shapes: Sequence[tuple[int, int]] = DEFAULT_SHAPES, device: str |
             progress(f"timing {shape_label(shape)} on {device.type} ...")
         table["shapes"].append(time_shape(shape, device, names, rounds=rounds,
                                           block_seconds=block_seconds, plain=plain,
-                                          memory=memory, seed=seed))
+                                          memory=memory, seed=seed, logits=logits))
     return table
 
 
