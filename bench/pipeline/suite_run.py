@@ -234,7 +234,7 @@ def run_suite(suite: Suite, options: RunOptions) -> Path:
         return session.store.root
     session.store.write_aggregates()
     write_environment(session.store, session.device, session.storage_url, started_at,
-                      time.perf_counter() - started)
+                      time.perf_counter() - started, workers=options.workers)
     if options.report:
         from lossbench.report import build_report
 
@@ -272,11 +272,12 @@ def write_suite(store: ResultStore, suite: Suite, device_type: str) -> None:
 
 
 def write_environment(store: ResultStore, device: Any, storage: str, started_at: str,
-                      wall_seconds: float) -> None:
+                      wall_seconds: float, workers: int | None = None) -> None:
     """Versions, device, commit, and this invocation's wall time (earlier ones kept)."""
     previous = store.read_json(store.environment_json, default={})
     invocations = previous.get("invocations", []) + [
         {"started_at": started_at, "wall_seconds": round(wall_seconds, 2)}]
     store.write_json(store.environment_json, {
         **environment.describe(device), "storage": redact(storage), "invocations": invocations,
-        "wall_seconds": round(wall_seconds, 2)})
+        "wall_seconds": round(wall_seconds, 2),
+        **({"workers": workers} if workers is not None else {})})

@@ -41,6 +41,12 @@ def _wall_time(environment: dict) -> str:
             f"not train them again)")
 
 
+def _workers(environment: dict) -> str:
+    """", 2 worker processes" when the run spread its studies over several (older runs: '')."""
+    workers = environment.get("workers")
+    return f", {workers} worker processes" if isinstance(workers, int) and workers > 1 else ""
+
+
 def build_report(root: Path) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` in ``root``; returns their paths."""
     started = time.perf_counter()
@@ -49,7 +55,8 @@ def build_report(root: Path) -> tuple[Path, Path]:
     doc = Document(title=f"lossbench report: suite `{name}`")
     description = results.suite.get("description")
     doc.paragraph((f"{description} " if description else "")
-                  + f"Device: {results.environment.get('device', 'n/a')}; "
+                  + f"Device: {results.environment.get('device', 'n/a')}"
+                  + _workers(results.environment) + "; "
                   f"{_wall_time(results.environment)} (see Environment). "
                   f"Rebuild with `lossbench report {results.root}`.")
     summaries = {d: summary_table(results, d) for d in results.dataset_names}
