@@ -103,8 +103,9 @@ def load_results(root: Path) -> Results:
     chosen, trials = {}, {}
     for name in datasets:
         for loss in {r["loss"] for r in runs if r["dataset"] == name}:
-            if store.chosen(name, loss):
-                chosen[(name, loss)] = store.chosen(name, loss)
+            picks = store.chosen(name, loss)
+            if picks:
+                chosen[(name, loss)] = picks
             frame = store.trials(name, loss)
             if len(frame):
                 trials[(name, loss)] = frame

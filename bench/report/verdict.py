@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from lossbench.evaluation.stats import MIN_REPLICATES, ROPE, tied_with
+from lossbench.evaluation.stats import MIN_REPLICATES, ROPE, compare_to_baseline, tied_with
 from lossbench.report.load import BASELINE, Results
 from lossbench.report.tables import class_differences, fmt_interval, fmt_p, replicate_values
 
@@ -138,8 +138,6 @@ def dataset_verdict(results: Results, dataset: str, summary: pd.DataFrame) -> st
 def _against_baselines(results: Results, dataset: str, summary: pd.DataFrame,
                        best: str) -> str:
     """Whether the recommended loss beats each baseline (paired, ROPE, over replicates)."""
-    from lossbench.evaluation.stats import compare_to_baseline
-
     values = replicate_values(results, dataset)
     rope = float(results.suite.get("rope", ROPE))
     parts = []
