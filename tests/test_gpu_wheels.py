@@ -117,14 +117,16 @@ def test_the_list_is_exactly_the_closure_less_what_the_host_has(tmp_path):
 def test_gpu_check_without_a_venv_runs_the_interpreter_as_it_is():
     out = "/tmp/gpu-check-out"
     text = make_n("gpu-check", "VENV=", "PYTHON=/opt/py/bin/python3", f"GPU_CHECK_OUT={out}",
-                  "GPU_CHECK_ARGS=--dry-run")
+                  "GPU_CHECK_ARGS=--dry-run", "CIFAR10=")  # CI exports LOSSBENCH_CIFAR10_JPG
     command = " ".join(text.replace("\\\n", " ").split())
     assert "venv" not in command and "pip" not in command  # nothing created, nothing installed
     assert f"/opt/py/bin/python3 -m lossbench.cli gpu-check --out {out} --dry-run" in command
     for variable in ("LOSSBENCH_CACHE", "MPLCONFIGDIR", "TORCHINDUCTOR_CACHE_DIR",
                      "TRITON_CACHE_DIR"):
         assert re.search(rf"{variable}={out}/cache\b", command), variable
-    with_venv = " ".join(make_n("gpu-check", "GPU_CHECK_OUT=x").replace("\\\n", " ").split())
+    with_archive = " ".join(make_n("gpu-check", "VENV=", "CIFAR10=/data/c.tar.gz").split())
+    assert "--root /data/c.tar.gz" in with_archive
+    with_venv = " ".join(make_n("gpu-check", "GPU_CHECK_OUT=x", "CIFAR10=").replace("\\\n", " ").split())
     assert with_venv.startswith(".venv/bin/lossbench gpu-check --out x")
 
 
