@@ -93,3 +93,13 @@ def test_a_diverging_trial_is_pruned_with_its_reason_and_the_study_goes_on(tmp_p
     assert [t.state for t in trials] == [optuna.trial.TrialState.PRUNED] * 2
     assert all(t.user_attrs["pruned_reason"].startswith("diverged: loss became nan")
                for t in trials)
+
+
+def test_without_a_terminal_every_finished_trial_prints_one_line(tmp_path, capsys):
+    args = [arg for arg in ARGS if arg != "--no-progress"]
+    assert main([*args, "--trials", "2", "--out", str(tmp_path)]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[")]
+    assert len(lines) == 2, lines
+    for number, line in enumerate(lines, 1):
+        assert line.startswith(f"[{number}/2 ") and f"trial {number}/2 finished" in line, line
+        assert "digits-exp10 | focal" in line and "best val F1 0." in line, line

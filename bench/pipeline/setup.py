@@ -116,14 +116,17 @@ def tune_study(plan: StudyPlan, data: TrainValData, session: Session, target: in
     returns the study and the trials run by this process (others' trials count too)."""
     study = open_study(plan, session.storage, study_name)
     shown = [min(target, len(finished_trials(study)))]
-    progress.advance(shown[0])
+    if shown[0]:
+        progress.show(plan.dataset.name, label, f"{shown[0]} of {target} trials stored")
+        progress.advance(shown[0])
 
     def show(current: optuna.Study) -> None:
-        done = min(len(finished_trials(current)), target)
-        progress.advance(done - shown[0])
+        done, best = min(len(finished_trials(current)), target), best_value(current)
+        if done > shown[0]:  # without a terminal: one line per finished trial, with the new best
+            progress.show(plan.dataset.name, label, f"trial {done}/{target} finished", best)
+            progress.advance(done - shown[0])
         shown[0] = done
-        progress.show(plan.dataset.name, label, f"trial {min(done + 1, target)}/{target}",
-                      best_value(current))
+        progress.show(plan.dataset.name, label, f"trial {min(done + 1, target)}/{target}", best)
 
     show(study)
     ran = run_trials(study, plan, data, session.device, target, after_trial=show,

@@ -145,7 +145,9 @@ def final_all(plans: list[StudyPlan], chosen: dict[str, dict], data: TrainValDat
     are skipped."""
     store = session.store
     for plan in plans:
+        label = f"{plan.loss.name} r{plan.replicate}"
         if "failed" in chosen[plan.loss.name]:
+            progress.show(plan.dataset.name, label, "no complete trial: no final run")
             progress.advance(plan.budget.seeds)
             continue
         params = chosen[plan.loss.name]["params"]
@@ -157,10 +159,10 @@ def final_all(plans: list[StudyPlan], chosen: dict[str, dict], data: TrainValDat
                                     run_fingerprint)
             if stored and (not with_posthoc or store.load_run(
                     plan.dataset.name, POSTHOC, plan.replicate, seed, f"{run_fingerprint}+posthoc")):
+                progress.show(plan.dataset.name, label, f"final run seed {seed} stored")
                 progress.advance()
                 continue
-            progress.show(plan.dataset.name, f"{plan.loss.name} r{plan.replicate}",
-                          f"final run seed {seed}")
+            progress.show(plan.dataset.name, label, f"final run seed {seed}")
             for record in final_run(plan, params, seed, data, prepared, session.device,
                                     run_fingerprint, posthoc=with_posthoc):
                 store.save_run(record)

@@ -155,7 +155,10 @@ def _open_rdb(url: str, shown: str, heartbeat_interval: int,
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 warnings.simplefilter("ignore", FutureWarning)
-                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+                storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+                if url.startswith("sqlite"):
+                    _write_ahead_log(storage)
+                return storage
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as error:
             if attempt == 5:
                 raise UserError(f"cannot open storage {shown}: "
@@ -169,6 +172,33 @@ def _open_rdb(url: str, shown: str, heartbeat_interval: int,
             raise UserError(f"cannot open storage {shown}: "
                             f"{hide_secrets(_first_line(error))}") from None
     raise AssertionError("unreachable")
+
+
+SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
+"""SQLite in write-ahead-log mode with ``synchronous=NORMAL``: a commit appends to
+``studies.db-wal`` without an fsync of the database (Optuna commits after every trial event, and a
+rollback-journal commit with two fsyncs cost a trial about half its time). A killed process loses
+nothing committed; a power cut can lose the last commits but never corrupts the file (SQLite's
+documented guarantee for this pair). The ``-wal`` and ``-shm`` files vanish when the last
+connection closes."""
+
+
+def _write_ahead_log(storage) -> None:
+    """Every later connection of ``storage``'s engine runs ``SQLITE_PRAGMAS`` (journal_mode=WAL is
+    stored in the file; the first connection that can take the lock switches it)."""
+    import sqlalchemy
+
+    def pragmas(connection, _record) -> None:
+        cursor = connection.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            try:
+                cursor.execute(pragma)
+            except Exception:  # noqa: BLE001  locked by another writer: the next connect retries
+                pass
+        cursor.close()
+
+    sqlalchemy.event.listen(storage.engine, "connect", pragmas)
+    storage.engine.dispose()  # the constructor's pooled connections predate the listener
 
 
 def _first_line(error: BaseException) -> str:
