@@ -9,6 +9,12 @@ Per-class counts of the pool: ``per_class`` for every class, or ``counts`` — a
 ``"mask"`` (the competition's 18 class counts, context.md, with its class names). The source also
 generates its own balanced test split (``test_rows_per_class`` rows a class).
 
+``structure = "mask"`` (the default is ``"simplex"``, all of the above) draws persons instead: the
+mask data's 2,700 persons × 7 rows with its 18 class counts, class means composed of mask, gender
+and age effects (``mask_separation`` 7, ``gender_separation`` 2.5, ``age_separation`` 2), a person
+offset N(0, ``person_spread``²·I) (0.5) shared by a person's rows, persons as groups and the
+``mask`` source's class attributes; ``dimension`` >= 5 (default 5). See ``gaussian_mask``.
+
 Oracle: with equal isotropic covariance the Bayes rule is linear,
     ŷ(x) = argmax_c  μ_c·x − ½‖μ_c‖² + log π_c,
 for class priors π. ``prepare`` uses the priors of the *test* split: the oracle is the Bayes rule of
@@ -29,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from lossbench.datasets import mask_labels
+from lossbench.datasets import gaussian_mask, mask_labels
 from lossbench.datasets.sources import Option, Source, SourceData, register_source
 from lossbench.errors import UserError
 
@@ -65,18 +71,29 @@ def class_means(num_classes: int, dimension: int, separation: float, seed: int) 
     return means * (separation / closest)
 
 
-def bayes_predict(x: torch.Tensor, means: np.ndarray, priors: np.ndarray) -> torch.Tensor:
-    """argmax_c μ_c·x − ½‖μ_c‖² + log π_c for unit covariance (int64 predictions, shape (N,))."""
+def bayes_predict(x: torch.Tensor, means: np.ndarray, priors: np.ndarray,
+                  variance: float = 1.0) -> torch.Tensor:
+    """argmax_c (μ_c·x − ½‖μ_c‖²)/σ² + log π_c for covariance σ²I, σ² = ``variance`` (int64
+    predictions, shape (N,)); the default unit covariance is the simplex structure's."""
     mu = torch.as_tensor(means, dtype=torch.float64)
     with np.errstate(divide="ignore"):
         log_priors = torch.as_tensor(np.log(np.asarray(priors, dtype=np.float64)))
-    scores = x.to(torch.float64) @ mu.T - 0.5 * (mu * mu).sum(1) + log_priors
+    scores = x.to(torch.float64) @ mu.T - 0.5 * (mu * mu).sum(1)
+    if variance != 1.0:
+        scores = scores / variance
+    scores = scores + log_priors
     return scores.argmax(dim=1)
 
 
 def load_gaussian(options: dict[str, Any], cache_dir: Path,
                   decode: bool = True) -> SourceData:
     """Draw the pool (``counts`` rows a class) and a balanced test split, deterministically."""
+    if options["structure"] == "mask":
+        return _load_mask_structure(options)
+    for name, default in gaussian_mask.DEFAULTS.items():
+        if options[name] != default:
+            raise UserError(f"option {name!r} of source 'gaussian' applies to structure = 'mask' "
+                            f"only (got {options[name]!r}); add structure = 'mask' or drop it")
     counts, names = _pool_counts(options)
     num_classes = len(counts)
     dimension = options["dimension"] or num_classes
@@ -107,17 +124,45 @@ def load_gaussian(options: dict[str, Any], cache_dir: Path,
     )
 
 
+def _load_mask_structure(options: dict[str, Any]) -> SourceData:
+    """The mask-shaped persons of ``gaussian_mask``, as a ``SourceData``."""
+    drawn = gaussian_mask.load_mask_structure(options)
+    means, variance = drawn["means"], drawn["variance"]
+    return SourceData(
+        x=torch.from_numpy(drawn["x"].astype(np.float32)), y=drawn["y"],
+        class_names=mask_labels.class_names(), kind="features", source_test=drawn["source_test"],
+        groups=drawn["groups"], class_attributes=mask_labels.class_attributes(),
+        attribute_values={"mask": list(mask_labels.MASK_NAMES),
+                          "gender": list(mask_labels.GENDER_NAMES),
+                          "age": mask_labels.age_names()},
+        oracle=lambda rows, priors: bayes_predict(rows, means, priors, variance),
+        description=drawn["description"],
+    )
+
+
 register_source(Source(
     name="gaussian",
     summary="synthetic Gaussian mixture with a closed-form Bayes-optimal oracle (counts a setting)",
     options=(
+        Option("structure", "str", "simplex", "simplex (classes on a simplex) or mask (the mask "
+               "data's persons and 18 classes, means built from attribute effects)",
+               ("simplex", "mask")),
         Option("num_classes", "optional_int", None, "number of classes (default 10, or len(counts))"),
-        Option("dimension", "optional_int", None, "feature dimension (default: num_classes)"),
+        Option("dimension", "optional_int", None,
+               "feature dimension (default: num_classes; structure mask: 5, the least it allows)"),
         Option("separation", "float", 3.0, "distance between class means, in standard deviations"),
         Option("counts", "counts", None, "per-class pool counts: a list or the preset 'mask'"),
         Option("per_class", "int", 500, "pool rows per class when counts is not given"),
         Option("test_rows_per_class", "int", 500, "rows per class of its own balanced test split"),
         Option("generator_seed", "int", 0, "seed of the drawn data (the data, not the split)"),
+        Option("mask_separation", "float", gaussian_mask.DEFAULTS["mask_separation"],
+               "structure mask: distance between the 3 mask states' effects (easy)"),
+        Option("gender_separation", "float", gaussian_mask.DEFAULTS["gender_separation"],
+               "structure mask: distance between the 2 genders' effects (moderate)"),
+        Option("age_separation", "float", gaussian_mask.DEFAULTS["age_separation"],
+               "structure mask: distance between neighbouring age bands, in order (hard)"),
+        Option("person_spread", "float", gaussian_mask.DEFAULTS["person_spread"],
+               "structure mask: std of the offset shared by one person's rows"),
     ),
     load=load_gaussian,
 ))
