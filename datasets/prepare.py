@@ -9,7 +9,26 @@ Order (design.md, "How data flows"):
    rows of every class before the profile resamples train from the rest (train counts are then
    exactly the profile's); ``stratified`` resamples the long-tailed pool to the profile's counts
    first and moves a ``val_fraction`` of every class to validation (train + val follow the profile).
+   Where whole persons are kept (below), "the profile's counts" are those of the persons kept.
 4. Groups (persons) stay on one side of every split.
+
+How train rows are chosen:
+
+* Sources without groups, and grouped sources under ``exp``, ``step`` and ``pareto``: exactly the
+  profile's per-class counts of rows, drawn row by row (``splits.resample``). On a grouped source a
+  person then keeps only some of its rows: whole persons cannot hit those per-class targets, since
+  a person spans classes of different target sizes (the mask data's 5 "wear" rows and 1 of each
+  other state).
+* Grouped sources (the ``mask`` source, ``gaussian`` with ``structure = "mask"``) under ``natural``
+  and ``scarce``: whole persons (``splits.take_groups``). Of the persons left once the test (and,
+  when balanced, the validation) split is set apart, every person is kept, under n_max only while
+  the classes it has rows in stay at or below n_max; a scarce class keeps int(scarce_fraction ·
+  its persons) persons whole, in a seeded random order (rounded down; strata are the sets of
+  scarce classes a person has rows in, one per gender for the mask data's >=60 band). A person
+  with rows in scarce and other classes keeps its other rows when it is not kept (so the other
+  classes keep every person); in the mask data by age no person is mixed. The counts recorded
+  (``profile.counts``, ``counts.train``) are the counts of the rows actually taken, and
+  ``profile.persons`` the persons per class (None where rows are drawn one by one).
 """
 
 from __future__ import annotations
@@ -25,7 +44,7 @@ from lossbench.datasets.prepared import PreparedData
 from lossbench.datasets.profiles import long_tail_counts
 from lossbench.datasets.sources import SourceData, get_source
 from lossbench.datasets.spec import DatasetSpec
-from lossbench.datasets.splits import resample, split_fraction, take_per_class
+from lossbench.datasets.splits import resample, split_fraction, take_groups, take_per_class
 from lossbench.errors import UserError
 
 _RANKED = ("exp", "step", "pareto")
@@ -140,6 +159,33 @@ def _check_counts(spec: DatasetSpec, counts: list[int], available: list[int],
                             f"{spec.n_max or 'the default'}) or the validation size")
 
 
+def _whole_groups(spec: DatasetSpec, data: SourceData) -> bool:
+    """Whether the profile keeps whole groups (persons): grouped source, natural or scarce."""
+    return data.groups is not None and spec.profile in ("natural", "scarce")
+
+
+def _profile_rows(spec: DatasetSpec, data: SourceData, labels: np.ndarray,
+                  groups: np.ndarray | None, available: list[int],
+                  seed: int) -> tuple[np.ndarray, list[int], list[int] | None]:
+    """Positions (into ``labels``) of the profile's rows, their per-class counts and, where whole
+    groups are kept, the groups (persons) per class."""
+    names = data.class_names
+    counts = _profile_counts(spec, data, available, spec.n_max, seed)  # checks the settings too
+    if not _whole_groups(spec, data):
+        _check_counts(spec, counts, available, names)
+        rows = resample(labels, counts, _rng(seed, _STREAM_TRAIN), class_names=names,
+                        hint="lower n_max")
+        return rows, counts, None
+    scarce = _scarce_indices(spec, data) if spec.profile == "scarce" else []
+    rows, persons = take_groups(
+        labels, groups, _rng(seed, _STREAM_TRAIN), num_classes=len(names), class_names=names,
+        cap=spec.n_max, scarce=scarce, fraction=spec.scarce_fraction if scarce else 1.0,
+        what=f"profile {spec.profile!r}",
+        hint="leave the class more persons (lower val_per_class, val_fraction or "
+             "test_fraction)")
+    return rows, _counts(labels[rows], len(names)), persons
+
+
 def _split_train_val(spec: DatasetSpec, data: SourceData, pool: np.ndarray, seed: int) -> dict:
     """Validation and train rows (global indices) from the pool, with the settings used."""
     names, num_classes = data.class_names, len(data.class_names)
@@ -165,21 +211,17 @@ def _split_train_val(spec: DatasetSpec, data: SourceData, pool: np.ndarray, seed
         left = _counts(labels[rest], num_classes)
         _check_no_empty(left, names, "left for training once the validation split is set apart",
                         "lower val_per_class or use val = 'stratified'")
-        counts = _profile_counts(spec, data, left, spec.n_max, seed)
-        _check_counts(spec, counts, left, names)
-        train = rest[resample(labels[rest], counts, _rng(seed, _STREAM_TRAIN),
-                              class_names=names, hint="lower n_max")]
+        rest_groups = None if groups is None else groups[rest]
+        picked, counts, persons = _profile_rows(spec, data, labels[rest], rest_groups, left, seed)
+        train = rest[picked]
         return {"val": pool[val], "train": pool[train], "mode": mode, "per_class": per_class,
-                "profile_counts": counts}
-    counts = _profile_counts(spec, data, available, spec.n_max, seed)
-    _check_counts(spec, counts, available, names)
-    long_tailed = resample(labels, counts, _rng(seed, _STREAM_TRAIN), class_names=names,
-                           hint="lower n_max")
+                "profile_counts": counts, "persons": persons}
+    long_tailed, counts, persons = _profile_rows(spec, data, labels, groups, available, seed)
     lt_groups = None if groups is None else groups[long_tailed]
     val, train = split_fraction(labels[long_tailed], lt_groups, spec.val_fraction,
                                 _rng(seed, _STREAM_VAL), num_classes)
     return {"val": pool[long_tailed[val]], "train": pool[long_tailed[train]], "mode": mode,
-            "per_class": None, "profile_counts": counts}
+            "per_class": None, "profile_counts": counts, "persons": persons}
 
 
 def _take(data: SourceData, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -209,7 +251,7 @@ def plan_splits(spec: DatasetSpec, data: SourceData, seed: int) -> dict[str, Any
         "seed": data_seed, "test_seed": spec.test_seed,
         "profile": {"name": spec.profile, "imbalance_ratio": spec.imbalance_ratio,
                     "n_max": max(split["profile_counts"]), "counts": split["profile_counts"],
-                    "class_order": spec.class_order},
+                    "persons": split["persons"], "class_order": spec.class_order},
         "val": {"mode": split["mode"], "per_class": split["per_class"],
                 "fraction": spec.val_fraction},
         "test": {"mode": test_mode, "per_class": test_per_class, "fraction": spec.test_fraction},

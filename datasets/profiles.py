@@ -21,6 +21,14 @@ Profiles (ρ = ``imbalance_ratio`` ≥ 1, C = ``num_classes``, i = 0 … C−1):
     the available counts (capped at n_max when given), except the chosen classes, cut to
     int(available · ``scarce_fraction``) (of the capped count when n_max is given).
 
+These are counts of rows. On a source whose rows come in groups (persons: the ``mask`` source,
+``gaussian`` with ``structure = "mask"``), ``prepare`` applies ``natural`` and ``scarce`` to whole
+persons instead (``splits.take_groups``): every person left for training is kept (under n_max only
+while its classes stay at or below n_max), and a scarce class keeps int(``scarce_fraction`` · its
+persons) persons with all their rows, so its row count is that of the persons kept, not
+int(available · fraction). ``exp``, ``step`` and ``pareto`` stay row counts on grouped sources too:
+a person spans classes of different target sizes, so whole persons cannot hit per-class targets.
+
 A small tolerance (1e-9) guards the int() against values like 49.999999 that mean 50.
 """
 

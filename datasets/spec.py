@@ -34,7 +34,8 @@ class DatasetSpec:
     ``scarce_classes``        ``scarce``: class names or indices to cut, or instead
     ``scarce_attribute``      an attribute (e.g. ``"age"``) and ``scarce_value`` (e.g. ``">=60"``
     ``scarce_value``          or its index ``2``): every class with that value is cut.
-    ``scarce_fraction``       fraction of its available rows a scarce class keeps; 0.1.
+    ``scarce_fraction``       fraction of its available rows a scarce class keeps (of its persons,
+                              whole, where the source has groups); 0.1.
     ``class_order``           ``given`` (class 0 largest, default) or ``shuffled`` (by the seed).
     ``val``                   ``auto`` (default): ``balanced`` when every class has room for
                               ``val_per_class`` rows beside its train count, else ``stratified``

@@ -191,7 +191,11 @@ def test_scarce_age_band_on_the_18_classes_cuts_the_six_oldest(mask_root):
     oldest = [c for c, name in enumerate(result["class_names"]) if name.endswith(">=60")]
     assert oldest == [2, 5, 8, 11, 14, 17]
     for c in range(18):
-        expected = counts["pool"][c] // 2 if c in oldest else counts["pool"][c]
+        # whole persons: half of a >=60 cell's persons (rounded down), each with all its rows;
+        # a person has 5 rows of its "wear" class and 1 of each other
+        per_person = 5 if c < 6 else 1
+        persons = counts["pool"][c] // per_person
+        expected = per_person * (persons // 2) if c in oldest else counts["pool"][c]
         assert long_tailed[c] == expected
 
 
@@ -203,3 +207,46 @@ def test_mask_test_split_is_the_same_for_every_profile_and_seed(mask_root, cache
                                             "scarce_fraction": 0.5}), seed=3, cache_dir=cache)
     assert torch.equal(natural.x_test, scarce.x_test)
     assert torch.equal(natural.groups_test, scarce.groups_test)
+
+
+def _many_people() -> list[tuple[str, str, str, int]]:
+    """52 persons: 5 per gender under 30 and 30-59, 16 per gender 60 and over."""
+    rows = []
+    for gender in ("male", "female"):
+        for ages, count in (((18, 25, 29), 5), ((30, 45, 59), 5), ((60, 61, 75, 80), 16)):
+            for k in range(count):
+                rows.append((f"{len(rows) + 1:06d}", gender, "Asian", ages[k % len(ages)]))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def many_root(tmp_path_factory) -> Path:
+    return make_mask_dataset(tmp_path_factory.mktemp("mask-many"), people=_many_people(),
+                             with_litter=False)
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.25])
+def test_scarce_age_band_keeps_whole_persons(many_root, cache, fraction):
+    base = {"source": "mask", "options": {"root": str(many_root), "size": 8}, "val_per_class": 1}
+    natural = prepare(DatasetSpec.from_dict(base), seed=0, cache_dir=cache)
+    data = prepare(DatasetSpec.from_dict({**base, "profile": "scarce", "scarce_attribute": "age",
+                                          "scarce_value": ">=60", "scarce_fraction": fraction}),
+                   seed=0, cache_dir=cache)
+    assert data.description["val"]["mode"] == "balanced"
+    assert torch.equal(data.groups_val, natural.groups_val)  # validation is drawn before the cut
+    oldest = [class_index(m, g, 2) for m in range(3) for g in range(2)]
+    y, groups = data.y_train.numpy(), data.groups_train.numpy()
+    nat_y, nat_groups = natural.y_train.numpy(), natural.groups_train.numpy()
+    assert (np.unique(groups, return_counts=True)[1] == 7).all()  # every train person whole
+    for gender in range(2):
+        cell = [class_index(m, gender, 2) for m in range(3)]
+        left = np.unique(nat_groups[np.isin(nat_y, cell)])  # the cell's persons left for training
+        kept = np.unique(groups[np.isin(y, cell)])
+        assert len(kept) == int(fraction * len(left)) >= 1 and set(kept) <= set(left)
+        assert [data.train_counts[c] for c in cell] == [5 * len(kept), len(kept), len(kept)]
+        assert [data.description["profile"]["persons"][c] for c in cell] == [len(kept)] * 3
+    for c in range(18):
+        if c not in oldest:
+            assert data.train_counts[c] == natural.train_counts[c]
+    assert data.train_counts == np.bincount(y, minlength=18).tolist()
+    assert data.description["profile"]["counts"] == data.train_counts

@@ -177,3 +177,69 @@ def test_one_scarce_class_alone_is_a_list_of_one():
     spec = DatasetSpec.from_dict({"source": "digits", "profile": "scarce", "scarce_classes": "3"})
     assert spec.scarce_classes == ("3",) and hash(spec) == hash(DatasetSpec.from_dict(
         {"source": "digits", "profile": "scarce", "scarce_classes": ["3"]}))
+
+
+# Row indices (train, val, test) and the profile's description of prepare's plan, hashed by the code
+# as it was before whole persons were kept for natural/scarce on grouped sources: the sources
+# without groups, and the grouped ones whose rows that change leaves alone (natural without n_max
+# keeps every row; exp and step still draw rows), must give the same rows bit for bit.
+PLAN_HASHES = [
+    ({"source": "digits"}, {0: "21984a627295e8c4", 3: "86b674d11c69c9c2"}),
+    ({"source": "digits", "n_max": 50}, {0: "57f0082e1bab12ba", 3: "114defbe86207015"}),
+    ({"source": "digits", "profile": "scarce", "scarce_classes": ["3", 7], "scarce_fraction": 0.5},
+     {0: "eba4e1c0edb526f7", 3: "671918bc7d3ff3e6"}),
+    ({"source": "digits", "profile": "scarce", "scarce_classes": [1], "scarce_fraction": 0.3,
+      "n_max": 100, "val": "stratified"}, {0: "da99916eb26ae517", 3: "e8b6a5b32de6cab3"}),
+    ({"source": "digits", "profile": "exp", "imbalance_ratio": 10, "class_order": "shuffled"},
+     {0: "b4b532062acd207b", 3: "2a3731780bb63b82"}),
+    ({"source": "gaussian", "options": {"counts": "mask"}, "profile": "scarce",
+      "scarce_classes": [2, 5, 8, 11, 14, 17], "scarce_fraction": 0.25},
+     {0: "47077fdf40257cf0", 3: "931ac439b8b2f267"}),
+    ({"source": "gaussian", "options": {"counts": "mask"}, "n_max": 300, "val": "stratified"},
+     {0: "af2f0e88fe552460", 3: "a2a500091dcd8dad"}),
+    ({"source": "gaussian", "options": {"structure": "mask"}},
+     {0: "e3f2bacd6dc5f686", 3: "57ebc5af5424678d"}),
+    ({"source": "gaussian", "options": {"structure": "mask"}, "val": "stratified"},
+     {0: "73f9bf7e717291d1", 3: "49007174f0263ebb"}),
+    ({"source": "gaussian", "options": {"structure": "mask"}, "profile": "exp",
+      "imbalance_ratio": 10, "val_per_class": 10}, {0: "bc8666e9c3d6e2aa", 3: "345b6e84f13b1636"}),
+    ({"source": "gaussian", "options": {"structure": "mask"}, "profile": "step",
+      "imbalance_ratio": 5, "val": "stratified"}, {0: "a3891acac752e1fc", 3: "12865259b22b3035"}),
+]
+
+
+@pytest.fixture(scope="module")
+def loaded_sources():
+    from lossbench.datasets import get_source
+
+    cache = {}
+
+    def load(spec):
+        key = (spec.source, repr(sorted(spec.options.items())))
+        if key not in cache:
+            cache[key] = get_source(spec.source).load(spec.options, None, decode=False)
+        return cache[key]
+    return load
+
+
+@pytest.mark.parametrize("table, hashes", PLAN_HASHES)
+def test_rows_are_unchanged_where_rows_are_drawn_or_all_kept(table, hashes, loaded_sources):
+    import hashlib
+    import json
+
+    from lossbench.datasets.prepare import plan_splits
+
+    spec = DatasetSpec.from_dict(table)
+    data = loaded_sources(spec)
+    for seed, expected in hashes.items():
+        plan = plan_splits(spec, data, seed)
+        digest = hashlib.sha256()
+        for key in ("train", "val", "test"):
+            digest.update(key.encode())
+            digest.update(np.asarray(plan["rows"][key], dtype=np.int64).tobytes())
+        profile = dict(plan["description"]["profile"])
+        persons = profile.pop("persons")
+        digest.update(json.dumps(profile, sort_keys=True).encode())
+        assert digest.hexdigest()[:16] == expected, (table, seed)
+        grouped_whole = data.groups is not None and spec.profile in ("natural", "scarce")
+        assert (persons is None) == (not grouped_whole)

@@ -103,6 +103,12 @@ def test_no_person_on_two_sides_of_any_split(settings):
         assert data.oracle_test_pred.shape == data.y_test.shape
 
 
+def _scarce(fraction, seed=0, **settings):
+    return prepare({"source": "gaussian", "options": MASK, "profile": "scarce",
+                    "scarce_attribute": "age", "scarce_value": ">=60",
+                    "scarce_fraction": fraction, **settings}, seed=seed)
+
+
 @pytest.mark.parametrize("value", [">=60", 2])
 def test_scarce_age_band_cuts_every_60_plus_class_to_the_fraction(value):
     natural = prepare({"source": "gaussian", "options": MASK}, seed=0)
@@ -111,23 +117,71 @@ def test_scarce_age_band_cuts_every_60_plus_class_to_the_fraction(value):
                    seed=0)
     assert data.val_counts == natural.val_counts and torch.equal(data.x_test, natural.x_test)
     left = natural.train_counts  # natural: every row the validation persons left
+    persons = natural.description["profile"]["persons"]  # of each class, in natural's train
     for c in range(18):
-        assert data.train_counts[c] == (left[c] // 2 if c in OLD else left[c])
+        # a >=60 class keeps half its persons (rounded down), each with all its rows of the class
+        expected = left[c] // persons[c] * (persons[c] // 2) if c in OLD else left[c]
+        assert data.train_counts[c] == expected
+    assert data.train_counts == np.bincount(data.y_train.numpy(), minlength=18).tolist()
+    assert data.description["profile"]["counts"] == data.train_counts
 
 
-@pytest.mark.xfail(strict=True, reason="prepare's train profile resamples rows per class and "
-                   "ignores groups (splits.resample), so a scarce >=60 band keeps ~half the rows "
-                   "of nearly every >=60 person, not half of the persons whole")
-def test_scarce_age_band_keeps_whole_persons_and_the_fraction_of_them():
-    data = prepare({"source": "gaussian", "options": MASK, "profile": "scarce",
-                    "scarce_attribute": "age", "scarce_value": ">=60", "scarce_fraction": 0.5},
-                   seed=0)
+@pytest.mark.parametrize("fraction", [0.5, 0.25, 0.125])
+def test_scarce_age_band_keeps_whole_persons_and_the_fraction_of_them(fraction):
+    data = _scarce(fraction)
     y, groups = data.y_train.numpy(), data.groups_train.numpy()
     old = np.isin(y, OLD)
     persons, rows = np.unique(groups[old], return_counts=True)
     assert (rows == 7).all()
     val_old = len(np.unique(data.groups_val.numpy()[np.isin(data.y_val.numpy(), OLD)]))
-    assert abs(len(persons) - (192 - val_old) / 2) <= 2
+    assert abs(len(persons) - (192 - val_old) * fraction) <= 2
+    # exactly: int(fraction x persons left) in each gender's >=60 cell (83 and 109 persons)
+    val_groups, val_y = data.groups_val.numpy(), data.y_val.numpy()
+    for gender, cell in ((0, 83), (1, 109)):
+        of_cell = [c for c in OLD if c % 6 // 3 == gender]
+        left = cell - len(np.unique(val_groups[np.isin(val_y, of_cell)]))
+        kept = len(np.unique(groups[np.isin(y, of_cell)]))
+        assert kept == int(fraction * left)
+        assert [data.description["profile"]["persons"][c] for c in of_cell] == [kept] * 3
+    # every other person is kept whole, and the counts are the same for every seed
+    assert (np.unique(groups[~old], return_counts=True)[1] == 7).all()
+    other = _scarce(fraction, seed=1)
+    assert other.train_counts == data.train_counts
+    assert not np.array_equal(other.groups_train.numpy(), groups)
+
+
+def test_scarce_age_band_keeps_whole_persons_with_a_stratified_validation():
+    data = _scarce(0.25, val="stratified")
+    natural = prepare({"source": "gaussian", "options": MASK, "val": "stratified"}, seed=0)
+    sides = [set(g.tolist()) for g in (data.groups_train, data.groups_val)]
+    assert not sides[0] & sides[1]
+    y = np.concatenate([data.y_train.numpy(), data.y_val.numpy()])
+    groups = np.concatenate([data.groups_train.numpy(), data.groups_val.numpy()])
+    persons, rows = np.unique(groups[np.isin(y, OLD)], return_counts=True)
+    assert (rows == 7).all() and len(persons) == int(0.25 * 83) + int(0.25 * 109)
+    long_tailed = [t + v for t, v in zip(data.train_counts, data.val_counts)]
+    assert long_tailed == data.description["profile"]["counts"]
+    assert all(long_tailed[c] == natural.pool_counts[c] for c in range(18) if c not in OLD)
+
+
+def test_n_max_keeps_whole_persons_while_their_classes_stay_under_it():
+    data = prepare({"source": "gaussian", "options": MASK, "n_max": 300}, seed=0)
+    assert max(data.train_counts) <= 300
+    assert (np.unique(data.groups_train.numpy(), return_counts=True)[1] == 7).all()
+    # a "wear" class is 5 rows a person: 60 persons fill it, and their other rows come along
+    assert data.train_counts[:6] == [300] * 6 and data.train_counts[6:] == [60] * 12
+    assert data.description["profile"]["n_max"] == 300
+    with pytest.raises(UserError, match=r"class 'wear/male/<30' with no train rows: no person "
+                       r"fits under n_max 3 .*raise n_max to at least 5"):
+        prepare({"source": "gaussian", "options": MASK, "n_max": 3}, seed=0)
+
+
+def test_a_fraction_that_keeps_no_person_is_one_user_error():
+    with pytest.raises(UserError, match=r"profile 'scarce' leaves class 'wear/male/>=60' with no "
+                       r"train rows: scarce_fraction 0.01 keeps none of its 67 persons .*"
+                       r"raise scarce_fraction to at least 0.015 \(1/67\)"):
+        _scarce(0.01)
+    assert _scarce(0.015).description["profile"]["persons"][2] == 1
 
 
 def test_oracle_is_not_beaten_by_a_fitted_linear_classifier():
