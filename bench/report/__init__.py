@@ -13,12 +13,14 @@ from pathlib import Path
 from lossbench.report.document import Document, to_html, to_markdown
 from lossbench.report.literature import literature_section
 from lossbench.report.load import load_results
+from lossbench.report.reference import reference_section
 from lossbench.report.sections import (
     dataset_section,
     environment_section,
     protocol_section,
     verdict_section,
 )
+from lossbench.report.sweep import sweep_section
 from lossbench.report.tables import summary_table
 from lossbench.report.timing import timing_section
 from lossbench.store import atomic_write_text
@@ -59,14 +61,17 @@ def build_report(root: Path) -> tuple[Path, Path]:
                   + _workers(results.environment) + "; "
                   f"{_wall_time(results.environment)} (see Environment). "
                   f"Rebuild with `lossbench report {results.root}`.")
+    doc.contents()
     summaries = {d: summary_table(results, d) for d in results.dataset_names}
     verdict_section(doc, results, summaries)
     protocol_section(doc, results)
     literature_section(doc, results, summaries)  # CIFAR-10-LT suites only
+    sweep_section(doc, results, summaries)  # datasets that differ in one profile setting only
     doc.heading("Results")
     for dataset in results.dataset_names:
         dataset_section(doc, results, dataset, summaries[dataset])
     timing_section(doc, results.root)  # the sibling results/timing/ folder, when there is one
+    reference_section(doc, results, summaries)  # results/reference/<suite>/, when there is one
     environment_section(doc, results, report_seconds=time.perf_counter() - started)
     markdown, html = results.store.report_md, results.store.report_html
     atomic_write_text(markdown, to_markdown(doc, results.root))

@@ -12,9 +12,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from lossbench.report.load import BASELINE
 from lossbench.store import atomic_write_bytes
 
 DPI = 96
+CE_COLOUR, BASELINE_COLOUR = "#c44e52", "#dd8452"
 sns.set_theme(style="whitegrid", context="notebook", font_scale=0.85)
 
 
@@ -29,44 +31,54 @@ def save(figure: plt.Figure, path: Path) -> Path:
     return path
 
 
-def per_class_heatmap(wide: pd.DataFrame, losses: list[str], title: str, path: Path) -> Path:
-    """Loss × class mean F1, classes ordered from most to fewest training images."""
-    labels = [f"{name} ({count})" for name, count in zip(wide.class_name, wide.train_count)]
-    matrix = wide[losses].T
-    matrix.columns = labels
-    width = max(6.0, 0.55 * len(labels) + 2.0)
-    figure, axis = plt.subplots(layout="constrained", figsize=(width, 0.45 * len(losses) + 1.8))
-    sns.heatmap(matrix, annot=len(labels) <= 20, fmt=".2f", vmin=0, vmax=1, cmap="viridis",
-                cbar_kws={"label": "test F1 (mean over replicates)"}, ax=axis,
-                annot_kws={"fontsize": 7})
-    axis.set_xlabel("class (training images), most to fewest")
-    axis.set_ylabel("loss")
+def macro_f1_intervals_figure(summary: pd.DataFrame, title: str,
+                              oracle: float | None = None) -> plt.Figure:
+    """Dot and interval per loss: the dot is the mean test macro-F1 over replicates, the line its
+    95 % interval; cross-entropy's mean and the oracle as vertical reference lines; baselines
+    (ce+posthoc, ce+balanced_sampling) drawn as open diamonds and named so on their axis label.
+    The axis is fitted to the data: no bar whose length would mislead once the axis is cut."""
+    table = summary.sort_values("macro_f1", ascending=True).reset_index(drop=True)
+    baseline = table.baseline.astype(bool).to_numpy() if "baseline" in table else \
+        np.zeros(len(table), bool)
+    labels = [f"{loss} (baseline)" if base else loss for loss, base in zip(table.loss, baseline)]
+    mean = table.macro_f1.to_numpy(float)
+    low = table.macro_f1_low.fillna(table.macro_f1).to_numpy(float)
+    high = table.macro_f1_high.fillna(table.macro_f1).to_numpy(float)
+    figure, axis = plt.subplots(layout="constrained", figsize=(8.2, 0.34 * len(table) + 1.7))
+    y = np.arange(len(table))
+    kinds = (("loss", ~baseline & (table.loss != BASELINE).to_numpy(), "o", "#4c72b0", "#4c72b0"),
+             ("cross-entropy", (table.loss == BASELINE).to_numpy(), "o", CE_COLOUR, CE_COLOUR),
+             ("baseline", baseline, "D", BASELINE_COLOUR, "white"))
+    for label, keep, marker, colour, face in kinds:
+        if keep.any():
+            axis.errorbar(mean[keep], y[keep], xerr=[mean[keep] - low[keep], high[keep] - mean[keep]],
+                          fmt=marker, color=colour, markerfacecolor=face, markersize=6,
+                          elinewidth=1.6, capsize=3, label=label, zorder=3)
+    if BASELINE in set(table.loss):
+        axis.axvline(float(table[table.loss == BASELINE].macro_f1.iloc[0]), color=CE_COLOUR,
+                     linestyle="--", linewidth=1, label="cross-entropy mean")
+    has_oracle = oracle is not None and np.isfinite(oracle)
+    if has_oracle:
+        axis.axvline(oracle, color="black", linestyle=":", linewidth=1.2, label="Bayes oracle")
+    span_low = float(np.nanmin(low))
+    span_high = max(float(np.nanmax(high)), oracle if has_oracle else -np.inf)
+    pad = max(0.01, 0.08 * (span_high - span_low))
+    axis.set_xlim(span_low - pad, span_high + pad)
+    axis.set_yticks(y, labels)
+    for tick, base in zip(axis.get_yticklabels(), baseline):
+        tick.set_color(BASELINE_COLOUR if base else "black")
+    axis.set_ylim(-0.7, len(table) - 0.3)
+    axis.set_xlabel("test macro-F1: dot = mean, line = 95 % interval over replicates "
+                    "(axis fitted to the data)")
     axis.set_title(title)
-    return save(figure, path)
+    figure.legend(loc="outside right upper", fontsize=7)
+    return figure
 
 
-def macro_f1_bars(summary: pd.DataFrame, title: str, path: Path,
-                  oracle: float | None = None) -> Path:
-    """Mean test macro-F1 per loss with its 95 % interval; CE (and the oracle) as lines."""
-    table = summary.sort_values("macro_f1", ascending=True)
-    half = ((table.macro_f1_high - table.macro_f1_low) / 2).fillna(0).to_numpy()
-    figure, axis = plt.subplots(layout="constrained", figsize=(6.5, 0.35 * len(table) + 1.4))
-    colors = ["#c44e52" if loss == "ce" else "#4c72b0" for loss in table.loss]
-    axis.barh(table.loss, table.macro_f1, xerr=half, color=colors, capsize=3, alpha=0.85)
-    if "ce" in set(table.loss):
-        axis.axvline(float(table[table.loss == "ce"].macro_f1.iloc[0]), color="#c44e52",
-                     linestyle="--", linewidth=1, label="cross-entropy")
-    if oracle is not None and np.isfinite(oracle):
-        axis.axvline(oracle, color="black", linestyle=":", linewidth=1, label="Bayes oracle")
-    low = float(np.nanmin(table.macro_f1 - half))
-    high = float(np.nanmax(table.macro_f1 + half))
-    if oracle is not None and np.isfinite(oracle):
-        high = max(high, oracle)
-    axis.set_xlim(max(0.0, low - 0.05), min(1.0, high + 0.03))
-    axis.set_xlabel("test macro-F1 (mean, 95 % CI over replicates)")
-    axis.set_title(title)
-    axis.legend(loc="lower right", fontsize=7)
-    return save(figure, path)
+def macro_f1_intervals(summary: pd.DataFrame, title: str, path: Path,
+                       oracle: float | None = None) -> Path:
+    """``macro_f1_intervals_figure`` written as PNG."""
+    return save(macro_f1_intervals_figure(summary, title, oracle), path)
 
 
 def f1_against_count(per_class: pd.DataFrame, highlight: list[str], title: str,
@@ -91,29 +103,6 @@ def f1_against_count(per_class: pd.DataFrame, highlight: list[str], title: str,
     axis.set_ylim(-0.02, 1.02)
     axis.set_title(title)
     axis.legend(fontsize=7)
-    return save(figure, path)
-
-
-def confusion_matrices(matrices: dict[str, np.ndarray], class_labels: list[str], title: str,
-                       path: Path) -> Path:
-    """Row-normalised confusion matrices (summed over replicates), one panel per loss."""
-    count = len(matrices)
-    size = max(3.5, 0.3 * len(class_labels) + 1.5)
-    if max((len(label) for label in class_labels), default=0) > 4:
-        class_labels = [str(i) for i in range(len(class_labels))]  # names are in the tables
-    figure, axes = plt.subplots(1, count, figsize=(size * count, size), squeeze=False,
-                             layout="constrained")
-    for axis, (loss, matrix) in zip(axes[0], matrices.items()):
-        rows = matrix.sum(axis=1, keepdims=True)
-        normalised = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float),
-                               where=rows > 0)
-        sns.heatmap(normalised, vmin=0, vmax=1, cmap="Blues", square=True, cbar=False,
-                    annot=len(class_labels) <= 10, fmt=".2f", annot_kws={"fontsize": 6},
-                    xticklabels=class_labels, yticklabels=class_labels, ax=axis)
-        axis.set_title(f"{loss}")
-        axis.set_xlabel("predicted")
-        axis.set_ylabel("true (rows sum to 1)")
-    figure.suptitle(title)
     return save(figure, path)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from lossbench.evaluation.stats import ROPE
-from lossbench.report import figures
+from lossbench.report import figures, heatmaps
 from lossbench.report.document import Document
 from lossbench.report.load import BASELINE, Results
 from lossbench.report.slices import slice_grid
@@ -104,10 +104,13 @@ def _summary_part(doc: Document, results: Results, name: str, summary: pd.DataFr
                   f"paired by replicate; p (Holm) is adjusted across this table's comparisons.")
     doc.table(formatted_summary(summary), write_csv(results, f"{safe_name(name)}_summary", summary))
     oracle = (summary.macro_f1 + summary.oracle_gap).dropna()
-    doc.figure(figures.macro_f1_bars(summary, f"{name}: test macro-F1",
-                                     _figure(results, name, "macro_f1"),
-                                     float(oracle.iloc[0]) if len(oracle) else None),
-               f"{name}: test macro-F1 per loss with 95 % intervals")
+    doc.figure(figures.macro_f1_intervals(summary, f"{name}: test macro-F1",
+                                          _figure(results, name, "macro_f1"),
+                                          float(oracle.iloc[0]) if len(oracle) else None),
+               f"{name}: test macro-F1 per loss, mean (dot) and 95 % interval (line) over "
+               "replicates; dashed: cross-entropy's mean"
+               + ("; dotted: the Bayes oracle" if len(oracle) else "")
+               + "; baselines as open diamonds")
 
 
 def _per_class_part(doc: Document, results: Results, name: str, summary: pd.DataFrame) -> None:
@@ -120,9 +123,12 @@ def _per_class_part(doc: Document, results: Results, name: str, summary: pd.Data
     doc.paragraph("Per-class test F1 (mean over replicates; precision, recall and intervals are "
                   "in the CSV), classes from most to fewest training images:")
     doc.table(shown.round(3), write_csv(results, f"{stem}_per_class_f1", wide))
-    doc.figure(figures.per_class_heatmap(wide, losses, f"{name}: per-class F1",
-                                         _figure(results, name, "per_class_f1")),
-               f"{name}: per-class F1, loss × class, classes ordered by training images")
+    doc.figure(heatmaps.per_class_heatmap(wide, losses, f"{name}: per-class F1",
+                                          _figure(results, name, "per_class_f1")),
+               f"{name}: per-class F1, loss × class, classes from most to fewest training "
+               "images; colour scale fitted to the data"
+               + ("; below, each loss minus cross-entropy (scale centred on 0)"
+                  if BASELINE in losses and len(losses) > 1 else ""))
     best = recommended(summary)
     highlight = [loss for loss in dict.fromkeys((BASELINE, best)) if loss in losses]
     doc.figure(figures.f1_against_count(per_class, highlight, f"{name}: F1 against class size",
@@ -131,12 +137,17 @@ def _per_class_part(doc: Document, results: Results, name: str, summary: pd.Data
     if best and best != BASELINE and BASELINE in losses:
         write_csv(results, f"{stem}_class_delta_{safe_name(best)}_vs_ce",
                   class_differences(results, name, best))
-    labels = [str(c) for c in results.datasets.get(name, {}).get("class_names", [])]
+    names = dict(zip(per_class.class_index, per_class.class_name))
+    names = [str(c) for c in results.datasets.get(name, {}).get("class_names", [])] or \
+        [str(names.get(i, i)) for i in range(max(names, default=-1) + 1)]
     matrices = {loss: np.sum([r["test"]["confusion"] for r in results.records(name, loss)], axis=0)
                 for loss in highlight}
-    doc.figure(figures.confusion_matrices(matrices, labels, f"{name}: confusion matrices",
-                                          _figure(results, name, "confusion")),
-               f"{name}: confusion matrices of {' and '.join(highlight)} (summed over replicates)")
+    doc.figure(heatmaps.confusion_matrices(matrices, names, [int(i) for i in wide.class_index],
+                                           f"{name}: confusion matrices",
+                                           _figure(results, name, "confusion")),
+               f"{name}: confusion matrices of {' and '.join(highlight)}, row-normalised (each "
+               "true class's row sums to 1), counts summed over replicates, classes in the "
+               "heat map's order")
     doc.figure(_calibration(results, name, highlight, summary, _figure(results, name, "calib")),
                f"{name}: calibration")
 
@@ -155,13 +166,17 @@ def _tuning_part(doc: Document, results: Results, name: str) -> None:
              for loss, frame in first.items()}
     chosen = {loss: min(results.chosen.get((name, loss), {}).items(), default=(0, {}))[1]
               for loss in losses}
+    shared = {key: {"kind": "float", "low": value[0], "high": value[1], "log": True}
+              for key, value in results.suite.get("optim", {}).items()
+              if key in ("lr", "weight_decay") and isinstance(value, list) and len(value) == 2}
     doc.figure(slice_grid(first, {loss: record.get("trial") for loss, record in chosen.items()},
                           f"{name}: validation macro-F1 of every trial (first replicate) "
                           "against each parameter", _figure(results, name, "slices"),
-                          spaces={loss: record.get("search_space") for loss, record
-                                  in chosen.items()}),
+                          spaces={loss: {**shared, **(record.get("search_space") or {})}
+                                  for loss, record in chosen.items()}),
                f"{name}: Optuna slice plots of the first replicate (one row per loss; x marks "
-               "pruned trials)")
+               "pruned trials, the circle the chosen trial; shaded between dashed lines: the "
+               "searched range)")
 
 
 def _calibration(results: Results, name: str, losses: list[str], summary: pd.DataFrame, path):

@@ -10,6 +10,7 @@ and the bar figure, and points to the full table; when it holds a harness table
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -30,18 +31,32 @@ def harness_frame(table: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=header)
 
 
+def timing_folder(results_root: Path) -> Path:
+    """``results/timing/`` beside ``results/<suite>/`` (and beside ``results/reference/``, whose
+    suites share the committed timing tables)."""
+    parent = results_root.resolve().parent
+    if parent.name == "reference" and not (parent / "timing").is_dir():
+        parent = parent.parent
+    return parent / "timing"
+
+
+def _link(folder: Path, results_root: Path) -> str:
+    """The timing folder as the report's readers reach it from the results folder."""
+    return Path(os.path.relpath(folder.resolve(), results_root.resolve())).as_posix()
+
+
 def timing_section(doc: Document, results_root: Path) -> None:
     """Add the timing tables found in ``results_root.parent / "timing"`` (nothing if none)."""
-    folder = Path(results_root).parent / "timing"
+    folder = timing_folder(Path(results_root))
     tables = load_timing(folder) if folder.is_dir() else {}
     if tables:
-        _kernel_section(doc, folder, tables)
+        _kernel_section(doc, folder, tables, _link(folder, Path(results_root)))
     harness = load_harness(folder) if folder.is_dir() else {}
     if harness:
-        _harness_section(doc, folder, harness)
+        _harness_section(doc, folder, harness, _link(folder, Path(results_root)))
 
 
-def _kernel_section(doc: Document, folder: Path, tables: dict[str, dict]) -> None:
+def _kernel_section(doc: Document, folder: Path, tables: dict[str, dict], link: str) -> None:
     doc.heading("Kernel timing")
     for device, table in tables.items():
         env = table["environment"]
@@ -52,14 +67,14 @@ def _kernel_section(doc: Document, folder: Path, tables: dict[str, dict]) -> Non
             f"{table['threads']} thread(s), torch {env.get('versions', {}).get('torch', '?')}, "
             f"commit {env.get('git_commit', '?')[:12]}); the plain autograd formulation in "
             f"brackets; goals {goals or 'none'}. Full table with memory, operator and allocation "
-            f"counts: `../{folder.name}/timing-{device}.md` (from `make timing`).")
+            f"counts: `{link}/timing-{device}.md` (from `make timing`).")
         doc.table(timing_frame(table))
         figure = folder / f"timing-{device}.png"
         doc.figure(figure if figure.is_file() else None,
                    f"forward+backward time over native cross-entropy, {device}")
 
 
-def _harness_section(doc: Document, folder: Path, tables: dict[str, dict]) -> None:
+def _harness_section(doc: Document, folder: Path, tables: dict[str, dict], link: str) -> None:
     doc.heading("Harness timing")
     for device, table in tables.items():
         env = table["environment"]
@@ -72,5 +87,5 @@ def _harness_section(doc: Document, folder: Path, tables: dict[str, dict]) -> No
             f"`{recipe['dataset']}`, {recipe['model']}, {recipe['epochs']} epochs of batch "
             f"{recipe['batch_size']}; each row's time over a bare PyTorch loop of the same work, "
             f"the median over {table['method']['rounds']} interleaved rounds. Full table: "
-            f"`../{folder.name}/harness-{device}.md` (from `lossbench timing --harness`).")
+            f"`{link}/harness-{device}.md` (from `lossbench timing --harness`).")
         doc.table(harness_frame(table))

@@ -43,6 +43,10 @@ def folder_name(name: str) -> str:
     return f"{cleaned}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:8]}"
 
 
+REFERENCE = "reference"
+"""``results/reference/`` holds the committed canonical results; ``make bench`` writes beside it."""
+
+
 class ResultStore:
     """Read and write one suite's results folder: the only place its paths are spelled."""
 
@@ -61,6 +65,14 @@ class ResultStore:
     per_class_csv = property(lambda self: self.path("per_class.csv"))
     report_md = property(lambda self: self.path("report.md"))
     report_html = property(lambda self: self.path("report.html"))
+
+    @property
+    def reference_root(self) -> Path | None:
+        """Where the committed reference of this suite lives: ``results/reference/<suite>/``
+        beside ``results/<suite>/`` (None for a folder that is itself under ``reference/``)."""
+        if self.root.resolve().parent.name == REFERENCE:
+            return None
+        return self.root.parent / REFERENCE / self.root.name
 
     def studies_url(self) -> str:
         """The default SQLite study file, ``<results>/studies.db`` (relative paths stay
