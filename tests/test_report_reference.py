@@ -8,6 +8,7 @@ from lossbench.report import build_report
 from lossbench.report.reference import loss_rows, same_choice
 from lossbench.store import ResultStore
 
+
 def verdict(best, tied, intervals):
     return {"recommended": best, "tied_with_recommended": tied,
             "losses": {name: {"test_macro_f1": 0.5, "interval": list(bounds)}
