@@ -11,7 +11,12 @@
 - ``journal:PATH``: Optuna's journal file (``JournalStorage`` with a ``JournalFileBackend`` and an
   open-file lock), for several processes on one machine without a database server. It has no
   heartbeat; a worker's dead process is found from the process table instead
-  (``lossbench.tuning.workers``).
+  (``lossbench.tuning.workers``). A last record torn by a power cut is cut off before anything is
+  appended (``lossbench.tuning.journal_tail``).
+
+Engines (``lossbench.tuning.storage_engine``): PostgreSQL connects within 10 s and runs a statement
+within 60 s; SQLite runs in write-ahead-log mode. A failing storage during a run is one line naming
+it, after a bounded retry of transient errors (``lossbench.tuning.storage_errors``).
 
 A URL may hold a password. It is never printed, logged or stored: every message and every file
 shows ``redact(url)`` (``postgresql://user:***@host/db``), and ``hide_secrets`` scrubs the
@@ -32,6 +37,15 @@ from typing import TYPE_CHECKING
 
 from lossbench.errors import UserError
 from lossbench.redaction import hide_secrets, redact, remember_secrets
+from lossbench.tuning import storage_errors
+from lossbench.tuning.journal_tail import cut_torn_tail
+from lossbench.tuning.storage_engine import (
+    engine_kwargs,
+    is_open_race,
+    with_driver,
+    write_ahead_log,
+)
+from lossbench.tuning.storage_errors import first_line
 
 if TYPE_CHECKING:  # imported where used: the command line starts without optuna
     import optuna
@@ -75,21 +89,7 @@ def open_storage(url: str, heartbeat_interval: int = HEARTBEAT_INTERVAL,
     if "://" not in url:
         raise UserError(f"--storage {redact(url)!r} is not a storage URL; use one of "
                         f"{', '.join(STORAGE_FORMS)}")
-    return _open_rdb(_with_driver(url), redact(url), heartbeat_interval, grace_period)
-
-
-def _with_driver(url: str) -> str:
-    """``postgresql://`` with the driver that is installed: SQLAlchemy 2.1 defaults to psycopg 3,
-    2.0 to psycopg2, and lossbench's ``[postgres]`` extra brings psycopg2."""
-    scheme, sep, rest = url.partition("://")
-    if scheme not in ("postgresql", "postgres"):
-        return url
-    import importlib.util
-
-    for module, driver in (("psycopg2", "psycopg2"), ("psycopg", "psycopg")):
-        if importlib.util.find_spec(module) is not None:
-            return f"postgresql+{driver}{sep}{rest}"
-    return url
+    return _open_rdb(with_driver(url), redact(url), heartbeat_interval, grace_period)
 
 
 def _open_journal(url: str) -> optuna.storages.BaseStorage:
@@ -100,11 +100,16 @@ def _open_journal(url: str) -> optuna.storages.BaseStorage:
         raise UserError(f"journal storage {url!r} must name a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        cut_torn_tail(path, url)  # a write cut short by a power cut: before anything appends
         backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
-        return JournalStorage(backend)
+        storage = storage_errors.guarded(JournalStorage)(backend)
+        setattr(storage, storage_errors.SHOWN_ATTR, url)
+        return storage
+    except UserError:
+        raise
     except (OSError, ValueError, UnicodeDecodeError) as error:  # JSON errors are ValueErrors
         raise UserError(f"cannot open journal storage {url!r}: it is not an Optuna journal "
-                        f"file or cannot be read ({_first_line(error)})") from None
+                        f"file or cannot be read ({first_line(error)})") from None
 
 
 RUN_ATTRS = ("worker", "failed_reason", "pruned_reason", "surplus", "train_seconds")
@@ -146,23 +151,23 @@ def _open_rdb(url: str, shown: str, heartbeat_interval: int,
     key = ("heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in parameters
            else "failed_trial_callback")
     kwargs[key] = RetryDeadWorkerTrial()
-    engine_kwargs = {"pool_pre_ping": True} if not url.startswith("sqlite") else \
-        {"connect_args": {"timeout": 60}}  # several local workers wait for SQLite's lock
+    rdb = storage_errors.guarded(optuna.storages.RDBStorage)
     # Several workers starting at once on a fresh database race to create Optuna's tables
-    # (a unique-constraint error for the losers); the tables exist by the next attempt.
+    # (``is_open_race``); the tables exist by the next attempt.
     for attempt in range(6):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 warnings.simplefilter("ignore", FutureWarning)
-                storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+                storage = rdb(url, engine_kwargs=engine_kwargs(url), **kwargs)
                 if url.startswith("sqlite"):
-                    _write_ahead_log(storage)
+                    write_ahead_log(storage)
+                setattr(storage, storage_errors.SHOWN_ATTR, shown)
                 return storage
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as error:
-            if attempt == 5:
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            if not is_open_race(error) or attempt == 5:
                 raise UserError(f"cannot open storage {shown}: "
-                                f"{hide_secrets(_first_line(error))}") from None
+                                f"{hide_secrets(first_line(error))}") from None
             time.sleep(0.2 + random.random())
         except ModuleNotFoundError as error:
             raise UserError(f"storage {shown} needs the database driver {error.name!r}; "
@@ -170,40 +175,8 @@ def _open_rdb(url: str, shown: str, heartbeat_interval: int,
                             f"(psycopg2-binary)") from None
         except Exception as error:  # noqa: BLE001  bad URL, refused connection, bad password …
             raise UserError(f"cannot open storage {shown}: "
-                            f"{hide_secrets(_first_line(error))}") from None
+                            f"{hide_secrets(first_line(error))}") from None
     raise AssertionError("unreachable")
-
-
-SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
-"""SQLite in write-ahead-log mode with ``synchronous=NORMAL``: a commit appends to
-``studies.db-wal`` without an fsync of the database (Optuna commits after every trial event, and a
-rollback-journal commit with two fsyncs cost a trial about half its time). A killed process loses
-nothing committed; a power cut can lose the last commits but never corrupts the file (SQLite's
-documented guarantee for this pair). The ``-wal`` and ``-shm`` files vanish when the last
-connection closes."""
-
-
-def _write_ahead_log(storage) -> None:
-    """Every later connection of ``storage``'s engine runs ``SQLITE_PRAGMAS`` (journal_mode=WAL is
-    stored in the file; the first connection that can take the lock switches it)."""
-    import sqlalchemy
-
-    def pragmas(connection, _record) -> None:
-        cursor = connection.cursor()
-        for pragma in SQLITE_PRAGMAS:
-            try:
-                cursor.execute(pragma)
-            except Exception:  # noqa: BLE001  locked by another writer: the next connect retries
-                pass
-        cursor.close()
-
-    sqlalchemy.event.listen(storage.engine, "connect", pragmas)
-    storage.engine.dispose()  # the constructor's pooled connections predate the listener
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
 
 
 # The one adapter over Optuna's private internals (``study._storage``, ``trial._trial_id``): the
@@ -270,8 +243,8 @@ def write_trial_records(study: optuna.Study, trial_id: int, intermediate: dict[i
     backend = study._storage
     backend = getattr(backend, "_backend", backend)  # RDBStorage under Optuna's _CachedStorage
     writer = _rdb_writer(backend) or _journal_writer(backend)
-    if writer is not None:
-        writer(trial_id, intermediate, user_attrs)
+    if writer is not None:  # its errors as those of the storage's own calls
+        storage_errors.call(backend, writer, trial_id, intermediate, user_attrs)
         return
     for step, value in intermediate.items():
         study._storage.set_trial_intermediate_value(trial_id, step, value)

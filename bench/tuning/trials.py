@@ -14,7 +14,7 @@ import torch
 from lossbench.config.plan import StudyPlan
 from lossbench.engine.data import TrainValData
 from lossbench.engine.train import train
-from lossbench.tuning import storage, workers
+from lossbench.tuning import storage, storage_errors, workers
 from lossbench.tuning.reports import EpochReports
 from lossbench.tuning.space import sample_params
 from lossbench.tuning.storage import GRACE_PERIOD, RetryDeadWorkerTrial
@@ -139,7 +139,10 @@ def run_trials(study: optuna.Study, plan: StudyPlan, data: TrainValData, device:
         outcome.clear()
         try:
             study.optimize(guarded, n_trials=1, catch=(SurplusTrial,))
-        except Exception:
+        except Exception as error:
+            failure = storage_errors.failure_in(error)
+            if failure is not None:  # Optuna may raise another error while handling it
+                raise failure
             # This worker was alive, but another one saw no heartbeat within the grace period
             # (a stalled network or database), failed its trial and queued it again: Optuna
             # refuses the late result; it is dropped and this worker goes on with the study.
