@@ -90,7 +90,8 @@ def load_gaussian(options: dict[str, Any], cache_dir: Path,
     """Draw the pool (``counts`` rows a class) and a balanced test split, deterministically."""
     if options["structure"] == "mask":
         return _load_mask_structure(options)
-    for name, default in gaussian_mask.DEFAULTS.items():
+    mask_only = {**gaussian_mask.DEFAULTS, "persons_fraction": gaussian_mask.PERSONS_FRACTION}
+    for name, default in mask_only.items():
         if options[name] != default:
             raise UserError(f"option {name!r} of source 'gaussian' applies to structure = 'mask' "
                             f"only (got {options[name]!r}); add structure = 'mask' or drop it")
@@ -163,6 +164,9 @@ register_source(Source(
                "structure mask: distance between neighbouring age bands, in order (hard)"),
         Option("person_spread", "float", gaussian_mask.DEFAULTS["person_spread"],
                "structure mask: std of the offset shared by one person's rows"),
+        Option("persons_fraction", "float", gaussian_mask.PERSONS_FRACTION,
+               "structure mask: fraction of the competition's persons in every gender x age "
+               "cell, in (0, 1] (rounded, at least one a cell)"),
     ),
     load=load_gaussian,
 ))

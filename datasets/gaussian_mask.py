@@ -66,6 +66,8 @@ TEST_MASKS = (0, 1, 2)
 MIN_DIMENSION = 5
 DEFAULTS = {"mask_separation": 7.0, "gender_separation": 2.5, "age_separation": 2.0,
             "person_spread": 0.5}
+#: Fraction of the competition's persons a cell keeps (1: all 2,700; 0.5: 1,350 in the same shape).
+PERSONS_FRACTION = 1.0
 #: Options of the simplex structure that have no meaning here (with their defaults).
 SIMPLEX_ONLY = {"separation": (3.0, "use mask_separation, gender_separation, age_separation"),
                 "counts": (None, "the pool is the mask data's 2,700 persons x 7 rows"),
@@ -96,9 +98,20 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
             raise UserError(f"{_SOURCE.format(name=name)} must be a finite number {bound}; "
                             f"got {value!r}")
         settings[name] = float(value)
+    fraction = options["persons_fraction"]
+    if not (math.isfinite(fraction) and 0 < fraction <= 1):
+        raise UserError(f"{_SOURCE.format(name='persons_fraction')} must be in (0, 1]; "
+                        f"got {fraction!r}")
+    settings["persons_fraction"] = float(fraction)
     if options["test_rows_per_class"] < 1:
         raise UserError(f"test_rows_per_class must be >= 1; got {options['test_rows_per_class']}")
     return settings
+
+
+def persons_per_cell(fraction: float) -> tuple[tuple[int, ...], ...]:
+    """The competition's persons per (gender, age) cell scaled by ``fraction`` (round half to
+    even, at least one a cell); ``fraction`` 1 gives ``PERSONS_PER_CELL``."""
+    return tuple(tuple(max(1, round(n * fraction)) for n in row) for row in PERSONS_PER_CELL)
 
 
 def mask_means(dimension: int, mask_separation: float, gender_separation: float,
@@ -149,9 +162,9 @@ def load_mask_structure(options: dict[str, Any]) -> dict[str, Any]:
     means = mask_means(dimension, settings["mask_separation"], settings["gender_separation"],
                        settings["age_separation"])
     seed, per_cell = options["generator_seed"], options["test_rows_per_class"]
-    pool = draw_persons(means, PERSONS_PER_CELL, POOL_MASKS, spread,
-                        np.random.default_rng([seed, 3]))
-    pool_persons = sum(map(sum, PERSONS_PER_CELL))
+    cells = persons_per_cell(settings["persons_fraction"])
+    pool = draw_persons(means, cells, POOL_MASKS, spread, np.random.default_rng([seed, 3]))
+    pool_persons = sum(map(sum, cells))
     test = draw_persons(means, ((per_cell,) * 3,) * 2, TEST_MASKS, spread,
                         np.random.default_rng([seed, 4]), first_id=pool_persons)
     x, y, groups = (np.concatenate([p, t]) for p, t in zip(pool, test))
@@ -161,8 +174,8 @@ def load_mask_structure(options: dict[str, Any]) -> dict[str, Any]:
         "description": {
             "structure": "mask", **settings,
             "persons": pool_persons, "rows_per_person": len(POOL_MASKS),
-            "persons_by_gender": [sum(row) for row in PERSONS_PER_CELL],
-            "persons_by_age_band": [sum(col) for col in zip(*PERSONS_PER_CELL)],
+            "persons_by_gender": [sum(row) for row in cells],
+            "persons_by_age_band": [sum(col) for col in zip(*cells)],
             "pool_counts": np.bincount(pool[1], minlength=18).tolist(),
             "test_rows_per_class": per_cell, "test_persons": 6 * per_cell,
             "oracle": "Bayes rule, variance 1 + person_spread^2, the test split's class priors",

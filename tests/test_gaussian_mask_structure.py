@@ -277,3 +277,16 @@ def test_datasets_show_prints_the_mask_counts(capsys):
     assert result["counts"]["test"] == [500] * 18 and result["class_names"][17] == "not_worn/female/>=60"
     assert main(["datasets", "show", "gaussian", "--structure", "mask", "--dimension", "3"]) == 2
     assert "needs dimension >= 5" in capsys.readouterr().err
+
+
+def test_a_persons_fraction_keeps_the_cells_shape():
+    from lossbench.datasets.gaussian_mask import persons_per_cell
+
+    assert persons_per_cell(1.0) == ((549, 410, 83), (732, 817, 109))
+    assert persons_per_cell(0.5) == ((274, 205, 42), (366, 408, 54))
+    assert persons_per_cell(0.001) == ((1, 1, 1), (1, 1, 1))
+    half = _load(**MASK, persons_fraction=0.5)
+    pool = ~half.source_test
+    assert len(np.unique(half.groups[pool])) == 1349 and pool.sum() == 7 * 1349
+    with pytest.raises(UserError, match="persons_fraction.*must be in \\(0, 1\\]; got 0.0"):
+        _load(**MASK, persons_fraction=0.0)

@@ -25,7 +25,11 @@ def test_packaged_suites_load_with_every_loss():
     default = load_suite("default")
     assert len(default.losses) == 10 and default.losses[0].name == "ce"
     assert default.budget.replicates >= 5 and default.budget.seeds >= 1
-    assert [d.spec.source for d in default.datasets] == ["digits", "digits", "gaussian"]
+    assert [d.spec.source for d in default.datasets] == ["digits"] + ["gaussian"] * 4
+    sweep = [d.spec for d in default.datasets[1:]]  # the seed's question: the 60+ band scarcer
+    assert [s.scarce_fraction if s.profile == "scarce" else 1.0 for s in sweep] == \
+        [1.0, 0.5, 0.25, 0.125]
+    assert all(s.options["structure"] == "mask" and s.scarce_value in (None, ">=60") for s in sweep)
     mask = load_suite("mask", dataset_options={"root": "/nowhere"})
     assert all(d.spec.options["root"] == Path("/nowhere") for d in mask.datasets)
 
@@ -40,7 +44,7 @@ def test_cpu_overrides_shrink_the_mask_suite():
 
 def test_dataset_budget_and_command_line_overrides_stack():
     suite = load_suite("default")
-    gaussian = suite.dataset("gaussian-mask")
+    gaussian = suite.dataset("mask-60plus-eighth")
     assert suite.budget_for(gaussian).batch_size == 1024
     smaller = suite.with_overrides(losses=["ce", "poly"], epochs=1, trials=1)
     assert [loss.name for loss in smaller.losses] == ["ce", "poly"]

@@ -1,5 +1,6 @@
 """The training loop: models, schedule, determinism, the DRW hook, divergence, model selection."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -117,3 +118,33 @@ def test_divergence_stops_training_at_once(monkeypatch):
     assert result.diverged and "epoch 1" in result.diverged and "nan" in result.diverged
     assert loss.calls == 6 and len(result.history) == 1 and result.best_epoch == 0
     assert all(torch.isfinite(p).all() for p in result.model.parameters())
+
+
+def test_a_finite_blow_up_is_divergence_too():
+    # lr 1e4 on plain SGD: the loss stays finite for a while but runs to 1e5x its start and beyond
+    result = train(blobs(), dataclasses.replace(recipe(epochs=10), lr=1e4), 0, CPU)
+    assert result.diverged, result.history
+    assert "grew to" in result.diverged or "non-finite" in result.diverged \
+        or "loss became" in result.diverged, result.diverged
+    reference = train(blobs(), recipe(epochs=3), 0, CPU)
+    assert reference.diverged is None  # an ordinary run never trips the bound
+
+
+class Grows(torch.nn.Module):
+    """Cross-entropy times 10^(calls): finite, and 1e4 times its first value within 5 steps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, logits, target):
+        self.calls += 1
+        return torch.nn.functional.cross_entropy(logits, target) * 10.0 ** self.calls
+
+
+def test_a_loss_that_grows_past_the_bound_stops_with_the_factor_in_the_reason(monkeypatch):
+    loss = Grows()
+    monkeypatch.setattr(engine_train, "build_loss", lambda *args, **kwargs: loss)
+    result = train(blobs(), recipe(epochs=10), 0, CPU)
+    assert result.diverged and "grew to" in result.diverged and "10000x" in result.diverged
+    assert loss.calls <= 8  # stopped in its second epoch at the latest

@@ -112,10 +112,19 @@ def _model(recipe: Recipe, data: TrainValData, device: torch.device) -> tuple[nn
     return model, forward
 
 
+DIVERGENCE_FACTOR = 1e4
+"""A run has diverged when its running mean batch loss in an epoch exceeds this many times the
+loss of its very first batch (at initialisation a loss sits near its chance value, e.g. log C for
+cross-entropy; a learning rate far too large sends it to 1e17 and beyond while staying finite), or
+when the loss or a weight is no longer finite. The trial is then pruned with the reason."""
+
+
 def _epoch(forward, loss_fn, optimizer, schedule, data: TrainValData, batches: list,
-           recipe: Recipe, epoch: int, device: torch.device) -> tuple[torch.Tensor, str | None]:
-    """One pass over ``batches``; returns the summed loss and, when the loss turned non-finite,
-    why (the step is not taken: training stops there)."""
+           recipe: Recipe, epoch: int, device: torch.device,
+           first: list[float]) -> tuple[torch.Tensor, str | None]:
+    """One pass over ``batches``; returns the summed loss and, when the loss turned non-finite or
+    grew past ``DIVERGENCE_FACTOR`` × the first batch's (``first``, set on the first call), why
+    (the step is not taken: training stops there)."""
     check_every = 1 if device.type == "cpu" else 16  # a host sync costs more on a GPU
     total = torch.zeros((), device=device)
     for step, index in enumerate(batches):
@@ -125,10 +134,16 @@ def _epoch(forward, loss_fn, optimizer, schedule, data: TrainValData, batches: l
             logits = forward(inputs)
         loss = loss_fn(logits.float(), data.train.y[index])
         total += loss.detach()
+        if not first:
+            first.append(abs(float(loss.detach())))
         checking = (step + 1) % check_every == 0 or step + 1 == len(batches)
         if checking and not torch.isfinite(total):
             return total, (f"loss became {float(loss.detach()):.4g} at epoch {epoch}, "
                            f"step {step} (lr={recipe.lr:.3g})")
+        if checking and float(total) / (step + 1) > DIVERGENCE_FACTOR * max(first[0], 1e-3):
+            return total, (f"loss grew to {float(total) / (step + 1):.4g} at epoch {epoch}, "
+                           f"step {step}, over {DIVERGENCE_FACTOR:g}x its first batch's "
+                           f"{first[0]:.4g} (lr={recipe.lr:.3g})")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -153,13 +168,16 @@ def train(data: TrainValData, recipe: Recipe, seed: int, device: torch.device,
         if recipe.sampling == "balanced" else None
     result = FitResult(model=model, loss_fn=loss_fn)
     best_state: dict | None = None
+    first_loss: list[float] = []
     for epoch in range(epochs):
         if epoch_hook is not None:
             epoch_hook(epoch, epochs)
         model.train()
         batches = _batches(len(data.train), budget.batch_size, device, row_weights)
         total, result.diverged = _epoch(forward, loss_fn, optimizer, schedule, data, batches,
-                                        recipe, epoch, device)
+                                        recipe, epoch, device, first_loss)
+        if not result.diverged and not all(torch.isfinite(p).all() for p in model.parameters()):
+            result.diverged = f"a weight became non-finite in epoch {epoch} (lr={recipe.lr:.3g})"
         if result.diverged:
             break
         logits = predict_logits(forward, data, data.val.x, device, budget.eval_batch_size)

@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 from lossbench.evaluation.stats import MIN_REPLICATES, ROPE, compare_to_baseline, tied_with
+from lossbench.report.cautions import cautions
 from lossbench.report.load import BASELINE, Results
 from lossbench.report.tables import class_differences, fmt_interval, fmt_p, replicate_values
 
@@ -132,6 +133,9 @@ def dataset_verdict(results: Results, dataset: str, summary: pd.DataFrame) -> st
     if summary.oracle_gap.notna().any() and np.isfinite(row.oracle_gap):
         text += (f" The Bayes oracle's macro-F1 is {row.macro_f1 + row.oracle_gap:.3f}: "
                  f"{best} is {row.oracle_gap:.3f} below it, cross-entropy {ce.oracle_gap:.3f}.")
+    found = cautions(results, dataset, summary)
+    if found:
+        text += " Caution: " + "; ".join(found) + "."
     return text
 
 
@@ -171,7 +175,9 @@ def verdict_record(results: Results, dataset: str, summary: pd.DataFrame) -> dic
     return {"recommended": best, "chosen_on": "validation macro-F1 (mean over replicates)",
             "tied_with_recommended": tied_set(results, dataset, best) if best else [],
             "recommended_vs_ce": losses.get(best, {}).get("category") if has_ce else None,
-            "rope": float(results.suite.get("rope", ROPE)), "losses": losses}
+            "rope": float(results.suite.get("rope", ROPE)),
+            "cautions": cautions(results, dataset, summary) if len(summary) else [],
+            "losses": losses}
 
 
 def across_datasets(results: Results, summaries: dict[str, pd.DataFrame]) -> pd.DataFrame:
