@@ -54,8 +54,9 @@ def validation_cautions(results: Results, dataset: str) -> list[str]:
         return []
     small = [name for name, count in zip(names, counts) if count == fewest]
     shown = ", ".join(small[:3]) + (f" and {len(small) - 3} more" if len(small) > 3 else "")
-    return [f"validation holds only {fewest} rows of class {shown} (fewer than {MIN_VAL_ROWS}; "
-            f"{sum(counts)} in all): the choices made on it are noisy"]
+    text = (f"validation holds only {fewest} rows of class {shown} (fewer than {MIN_VAL_ROWS}; "
+            f"{sum(counts)} in all): the choices made on it are noisy")
+    return [text]
 
 
 def neutral_cautions(results: Results, dataset: str) -> list[str]:
