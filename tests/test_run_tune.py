@@ -103,3 +103,27 @@ def test_without_a_terminal_every_finished_trial_prints_one_line(tmp_path, capsy
     for number, line in enumerate(lines, 1):
         assert line.startswith(f"[{number}/2 ") and f"trial {number}/2 finished" in line, line
         assert "digits-exp10 | focal" in line and "best val F1 0." in line, line
+
+
+def test_tune_lists_the_top_trials_and_the_validation_noise(tmp_path, capsys):
+    assert main([*ARGS, "--trials", "3", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "validation rows, noise about ±0.0" in printed
+    assert "top 3 complete trials:" in printed
+    tops = [line for line in printed.splitlines() if line.startswith("  trial ")]
+    values = [float(line.split()[2]) for line in tops]
+    assert len(tops) == 3 and values == sorted(values, reverse=True)
+    assert all("gamma=" in line and "lr=" in line for line in tops)
+
+
+def test_certainty_spreads_the_parameters_of_trials_within_the_noise():
+    import pandas as pd
+    from lossbench.pipeline.tune_one import certainty
+
+    frame = pd.DataFrame({"number": [0, 1, 2, 3], "state": ["COMPLETE"] * 3 + ["PRUNED"],
+                          "value": [0.80, 0.79, 0.60, 0.81],
+                          "param_gamma": [0.9, 1.9, 4.0, 0.1]})
+    found = certainty(frame, 0.80, val_rows=100)  # noise sqrt(.8 * .2 / 100) = 0.04
+    assert found["noise"] == pytest.approx(0.04)
+    assert found["within_noise"] == 2 and found["spread"]["gamma"] == (0.9, 1.9)
+    assert [t["number"] for t in found["top"]] == [0, 1, 2]  # pruned trials are not listed

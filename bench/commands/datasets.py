@@ -44,15 +44,20 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _source_options() -> dict[str, str]:
-    """Every source option name -> its kind (the first source that has it decides the kind)."""
+def _source_options() -> dict[str, tuple[str, str]]:
+    """Every source option name -> (its kind, its help: each text with the sources it is theirs;
+    the first source that has it decides the kind)."""
     from lossbench.datasets import available_sources, get_source
 
-    found: dict[str, str] = {}
+    kinds: dict[str, str] = {}
+    texts: dict[str, dict[str, list[str]]] = {}  # option -> help text -> sources
     for source in available_sources():
         for option in get_source(source).options:
-            found.setdefault(option.name, option.kind)
-    return found
+            kinds.setdefault(option.name, option.kind)
+            texts.setdefault(option.name, {}).setdefault(option.help, []).append(source)
+    return {name: (kinds[name], "; ".join(f"{', '.join(where)}: {text}"
+                                          for text, where in texts[name].items()))
+            for name in kinds}
 
 
 def _lazy(base: type[argparse.ArgumentParser]) -> type[argparse.ArgumentParser]:
@@ -98,17 +103,18 @@ def _show_arguments(show: argparse.ArgumentParser) -> None:
     """The arguments of ``datasets show`` (every source option among them)."""
     show.add_argument("name", help="a source name (see 'lossbench datasets')")
     source_group = show.add_argument_group("source options (each applies to the sources that have it)")
-    for name, kind in sorted(_source_options().items()):
+    for name, (kind, help_text) in sorted(_source_options().items()):
+        help_text = help_text.replace("%", "%%")
         if kind == "bool":
             source_group.add_argument(_flag(name), dest=f"option_{name}", action="store_const",
-                                      const="true", default=None)
+                                      const="true", default=None, help=help_text)
         else:
             source_group.add_argument(_flag(name), dest=f"option_{name}", default=None,
-                                      metavar=name.upper())
+                                      metavar=name.upper(), help=help_text)
     profile_group = show.add_argument_group("profile and splits (DatasetSpec settings)")
     for name, kind, help_text in _SPEC_FLAGS:
         profile_group.add_argument(_flag(name), dest=f"spec_{name}", type=kind, default=None,
-                                   help=help_text)
+                                   metavar=name.upper(), help=help_text)
     show.add_argument("--seed", type=int, default=0, help="run seed of the draw (default 0)")
     show.add_argument("--cache-dir", default=None, help="decoded-image cache (default: "
                       "$LOSSBENCH_CACHE or ~/.cache/lossbench)")

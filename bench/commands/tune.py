@@ -51,6 +51,11 @@ def register(subparsers) -> None:
     parser.set_defaults(func=_run)
 
 
+def _value(value) -> str:
+    """A parameter at a readable precision: 3 significant digits for floats."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 def _run(args: argparse.Namespace) -> int:
     check_workers(args.workers)  # first, as in ``lossbench run``: before torch and optuna
     from lossbench.pipeline.tune_one import TuneRequest, tune_single
@@ -75,14 +80,27 @@ def _run(args: argparse.Namespace) -> int:
     here = f" by this process of {result['workers']} workers" if result["workers"] > 1 else ""
     print(f"study {result['study']!r} ({result['storage']}): {result['finished']} finished "
           f"trials ({result['pruned']} pruned{failed}), {result['ran']} run now{here}")
-    print(f"best validation macro-F1 {result['best_value']:.4f} (trial {result['best_trial']}):")
+    print(f"best validation macro-F1 {result['best_value']:.4f} (trial {result['best_trial']}; "
+          f"{result['val_rows']} validation rows, noise about ±{result['noise']:.3f}):")
     for name, value in result["best_params"].items():
-        line = f"  {name} = {value:.6g}" if isinstance(value, float) else f"  {name} = {value}"
+        line = f"  {name} = {_value(value)}"
+        if name in result["spread"] and result["within_noise"] > 1:
+            low, high = result["spread"][name]
+            line += f"   ({_value(low)} to {_value(high)} among the {result['within_noise']} " \
+                    "trials within the noise of the best)"
         if name in result["at_bound"]:
             end, low, high = result["at_bound"][name]
             line += (f"   (at the {end} bound of its range [{low:g}, {high:g}]: the best may lie "
                      "outside it; widen the range)")
         print(line)
+    print(f"top {len(result['top'])} complete trials:")
+    for trial in result["top"]:
+        params = ", ".join(f"{k}={_value(v)}" for k, v in trial["params"].items())
+        print(f"  trial {trial['number']:>3}  {trial['value']:.4f}  {params}")
+    if result["run_trial"] is not None and result["run_trial"] != result["best_trial"]:
+        print(f"note: `lossbench run` retrains trial {result['run_trial']}, the best of the "
+              f"suite's first {result['budget_trials']} finished trials (every loss gets the "
+              f"same budget); trial {result['best_trial']} lies beyond that budget")
     print(f"slice plot: {result['slice_plot']}")
     print(f"trials: {result['trials_csv']}")
     for problem in result["worker_problems"]:

@@ -7,6 +7,7 @@ the one ``lossbench run`` of that suite uses, so tuning ahead is not wasted.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,13 @@ from lossbench.pipeline.setup import helper_argv, helpers, load_prepared, open_s
 from lossbench.progress import Progress
 from lossbench.redaction import redact
 from lossbench.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
-from lossbench.tuning.study import best_params, finished_trials, open_study, trials_frame
+from lossbench.tuning.study import (
+    NoCompleteTrial,
+    best_params,
+    finished_trials,
+    open_study,
+    trials_frame,
+)
 from lossbench.tuning.trials import run_trials
 
 
@@ -136,11 +143,39 @@ def tune_single(request: TuneRequest) -> dict:
                                     study.study_name)
     finally:
         progress.close()
-    return _summary(request, session, plan, study, ran, problems)
+    return _summary(request, session, plan, study, ran, problems, len(data.val))
+
+
+TOP_K = 5
+"""Trials ``lossbench tune`` lists, best first."""
+
+
+def certainty(frame, best_value: float, val_rows: int) -> dict:
+    """The top trials and how sure the choice is.
+
+    Validation noise is estimated as the binomial standard error of a proportion at the best
+    score, sqrt(F(1 - F) / n) with n validation rows (macro-F1 has no closed-form error; this is
+    the error of an accuracy of that size, the right order for a balanced validation split).
+    Trials within one such error of the best cannot be told from it: the spread of their
+    parameters is how precisely the tuning located the optimum.
+    """
+    complete = frame[frame.state == "COMPLETE"].sort_values(["value", "number"],
+                                                            ascending=[False, True])
+    params = [c for c in frame.columns if c.startswith("param_")]
+    noise = math.sqrt(max(best_value * (1 - best_value), 0.0) / max(val_rows, 1))
+    close = complete[complete.value >= best_value - noise]
+    spread = {c.removeprefix("param_"): (close[c].min(), close[c].max()) for c in params
+              if close[c].notna().any() and not isinstance(close[c].iloc[0], str)}
+    top = [{"number": int(r.number), "value": float(r.value),
+            "params": {c.removeprefix("param_"): getattr(r, c) for c in params
+                       if getattr(r, c) == getattr(r, c)}}  # NaN: not sampled in that trial
+           for r in complete.head(TOP_K).itertuples()]
+    return {"top": top, "noise": noise, "val_rows": val_rows, "within_noise": len(close),
+            "spread": spread}
 
 
 def _summary(request: TuneRequest, session, plan: StudyPlan, study, ran: int,
-             problems: list[str]) -> dict:
+             problems: list[str], val_rows: int) -> dict:
     """Write the trials table and the slice plot; what ``lossbench tune`` prints."""
     store, dataset, loss = session.store, plan.dataset.name, plan.loss.name
     frame = trials_frame(study)
@@ -164,7 +199,18 @@ def _summary(request: TuneRequest, session, plan: StudyPlan, study, ran: int,
             "failed": int((frame.state == "FAIL").sum()), "workers": request.workers,
             "worker_problems": problems,
             "best_params": params, "best_value": value, "best_trial": number,
+            "budget_trials": plan.budget.trials, "run_trial": _run_trial(study, plan),
+            **certainty(frame, value, val_rows),
             "trials_csv": trials_csv, "slice_plot": plot}
+
+
+def _run_trial(study, plan: StudyPlan) -> int | None:
+    """The trial ``lossbench run`` retrains: the best of the suite's first ``budget.trials``
+    finished ones (every loss gets the same budget), None when none of them is complete."""
+    try:
+        return best_params(study, plan.budget.trials)[2]
+    except NoCompleteTrial:
+        return None
 
 
 def check_study_name(name: str | None) -> None:

@@ -20,7 +20,7 @@ MIN_PANEL_H = 1.5
 """The least height of a panel: its colour bar (and the bar's label) needs it."""
 CHAR_W = 0.068
 """Inches one character of a tick label takes at the font size used (for the margins)."""
-ANNOTATE_UP_TO = 32
+ANNOTATE_UP_TO = 12
 """Classes up to which the cells carry their values."""
 
 
