@@ -45,10 +45,10 @@ def test_cpu_overrides_shrink_the_mask_suite():
 def test_dataset_budget_and_command_line_overrides_stack():
     suite = load_suite("default")
     gaussian = suite.dataset("mask-60plus-eighth")
-    assert suite.budget_for(gaussian).batch_size == 1024
+    assert suite.budget_for(gaussian).batch_size == 512
     smaller = suite.with_overrides(losses=["ce", "poly"], epochs=1, trials=1)
     assert [loss.name for loss in smaller.losses] == ["ce", "poly"]
-    assert smaller.budget_for(gaussian).epochs == 1 and smaller.budget_for(gaussian).batch_size == 1024
+    assert smaller.budget_for(gaussian).epochs == 1 and smaller.budget_for(gaussian).batch_size == 512
 
 
 @pytest.mark.parametrize("edit, words", [
