@@ -39,6 +39,11 @@ def test_rerun_runs_only_the_missing_trials(tmp_path, count_training, capsys):
     assert "3 run now" in printed and "gamma = " in printed and "lr = " in printed
     assert (out / "figures" / "slice_digits-exp10_focal.png").stat().st_size > 1000
     assert (out / "trials" / "digits-exp10" / "focal" / "r0.csv").is_file()
+    (summary,) = optuna.get_all_study_summaries(storage)
+    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    assert study.metric_names == ["val_macro_f1"]  # what optuna-dashboard labels the axis with
+    assert {k: study.user_attrs[k] for k in ("dataset", "loss", "replicate")} == \
+        {"dataset": "digits-exp10", "loss": "focal", "replicate": 0}
     first = [(t.number, t.params) for t in finished(storage)]
     assert len(first) == 3 and len(count_training) == 3
 

@@ -16,6 +16,15 @@ from lossbench.commands._options import (
 from lossbench.errors import UserError
 
 
+def _packaged() -> list[str]:
+    """The packaged suites' names, read from the folder (no import of the config room: the
+    parser starts without torch)."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "config" / "suites"
+    return sorted(path.stem for path in folder.glob("*.toml"))
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "run", help="run a suite end to end: tuning, final runs, report",
@@ -23,7 +32,8 @@ def register(subparsers) -> None:
                     "retrained over the suite's seeds and scored on the test split, then the "
                     "report. A rerun resumes: finished trials and stored runs are not redone.")
     parser.add_argument("suite", nargs="?", default="default",
-                        help="a packaged suite name (default, mask, …) or a path to a .toml file")
+                        help="a packaged suite name (" + ", ".join(_packaged()) + ") or a path "
+                             "to a .toml file (default: default)")
     parser.add_argument("--root", type=Path, default=None,
                         help="data folder for the suite's datasets that take one (mask: the "
                              "folder holding train/images/)")

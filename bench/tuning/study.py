@@ -12,6 +12,8 @@ and resumed study draws the same parameters as an uninterrupted one.
 
 from __future__ import annotations
 
+import warnings
+
 import optuna
 import pandas as pd
 from lossbench.config.plan import StudyPlan
@@ -20,6 +22,8 @@ from lossbench.tuning.storage import open_storage
 from optuna.trial import TrialState
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+METRIC = "val_macro_f1"
+"""The objective's name in the study (optuna-dashboard's axis label): validation macro-F1."""
 
 
 class NoCompleteTrial(RuntimeError):
@@ -43,6 +47,13 @@ def open_study(plan: StudyPlan, storage: str | optuna.storages.BaseStorage,
     if stored is None:
         study.set_user_attr("fingerprint", plan.fingerprint)
         study.set_user_attr("settings", plan.settings())
+        # what optuna-dashboard shows beside the study's hashed name
+        for key, value in (("suite", plan.suite), ("dataset", plan.dataset.name),
+                           ("loss", plan.loss.name), ("replicate", plan.replicate)):
+            study.set_user_attr(key, value)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([METRIC])
     elif stored != plan.fingerprint:
         raise UserError(f"study {name!r} in this storage was made with other settings (fingerprint "
                         f"{stored}, these are {plan.fingerprint}); use another --study name")
