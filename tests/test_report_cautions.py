@@ -49,3 +49,24 @@ def test_values_away_from_the_neutral_points_are_not_flagged(tmp_path):
     results, summary = folder(tmp_path, gamma=2.0, tau=0.5)
     found = cautions(results, "d", summary)
     assert not any("tuned" in text for text in found), found
+
+
+def test_the_report_says_whether_it_is_complete(tmp_path):
+    from lossbench.report.completeness import completeness
+
+    results, _ = folder(tmp_path, gamma=2.0, tau=0.5)
+    complete, text = completeness(results)
+    assert complete and text.startswith("Complete: 1 of 1 datasets, 4 losses and baselines, "
+                                        "20 of 20 final runs"), text
+    # one loss's last replicate missing and a second dataset of the suite never run
+    (run,) = [p for p in (tmp_path / "runs").rglob("r4-seed*.json") if "focal" in str(p)]
+    run.unlink()
+    suite = json.loads((tmp_path / "suite.json").read_text())
+    suite["datasets"].append("never-ran")
+    (tmp_path / "suite.json").write_text(json.dumps(suite))
+    complete, text = completeness(load_results(tmp_path))
+    assert not complete and text.startswith("**Partial results**: 19 of 24 final runs"), text
+    assert "Datasets of the suite with no run: never-ran." in text
+    assert "d / focal: 4 of 5 final runs" in text
+    build_report(tmp_path)
+    assert "**Partial results**" in (tmp_path / "report.md").read_text().split("## ")[0]

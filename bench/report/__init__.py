@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from lossbench.report.completeness import completeness
 from lossbench.report.document import Document, to_html, to_markdown
 from lossbench.report.literature import literature_section
 from lossbench.report.load import load_results
@@ -61,6 +62,7 @@ def build_report(root: Path) -> tuple[Path, Path]:
                   + _workers(results.environment) + "; "
                   f"{_wall_time(results.environment)} (see Environment). "
                   f"Rebuild with `lossbench report {results.root}`.")
+    doc.paragraph(completeness(results)[1])
     doc.contents()
     summaries = {d: summary_table(results, d) for d in results.dataset_names}
     verdict_section(doc, results, summaries)
