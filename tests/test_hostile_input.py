@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.cli import refused
 from helpers.suites import blobs_suite
 from lossbench.cli import main
 from lossbench.datasets.cache import cache_key, load_cached
@@ -57,21 +58,6 @@ def stored(finished_run, tmp_path):
 def snapshot(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def refused(argv, capsys, *expected: str) -> str:
-    """Run ``lossbench argv``: exit 2, one line on stderr naming what was wrong."""
-    try:
-        status = main(argv)
-    except SystemExit as error:  # argparse's own usage errors
-        status = error.code
-    assert status == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lossbench: error: "), captured.err
-    for text in expected:
-        assert text in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.mark.parametrize("budget, expected", [

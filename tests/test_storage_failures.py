@@ -20,8 +20,8 @@ from pathlib import Path
 import optuna
 import pytest
 import sqlalchemy.exc
+from helpers.cli import refused
 from helpers.pg_server import PostgresServer, find_problem
-from lossbench.cli import main
 from lossbench.redaction import hide_secrets, redact, remember_secrets
 from lossbench.tuning import storage_engine, storage_errors
 from lossbench.tuning import trials as tuning_trials
@@ -42,17 +42,6 @@ def snapshot(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*"))
             if p.is_file() and not p.name.endswith("-shm")
             and not (p.name.endswith("-wal") and p.stat().st_size == 0)}
-
-
-def refused(argv, capsys, *expected: str) -> str:
-    """``lossbench argv``: exit 2, exactly one line on stderr, holding each of ``expected``."""
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lossbench: error: "), captured.err
-    for text in expected:
-        assert text in lines[0], lines[0]
-    return lines[0]
 
 
 def closed() -> None:
