@@ -39,9 +39,11 @@ def register(subparsers) -> None:
                              "folder holding train/images/)")
     add_out_option(parser)
     add_device_options(parser)
-    add_storage_options(parser, default=None, workers_help="worker processes on this machine: this one and N-1 that only "
-                                "tune, all on the same studies (default: one per CPU core, at "
-                                "most 4, on a CPU; 1 on a GPU; $LOSSBENCH_WORKERS overrides)")
+    add_storage_options(parser, default=None, workers_help=(
+        "worker processes on this machine: this one and N-1 helpers, each running its share of "
+        "the studies from first trial to final runs, so results do not depend on N (default: "
+        "one per CPU core, at most 4, on a CPU; 1 on a GPU; $LOSSBENCH_WORKERS overrides)"))
+    parser.add_argument("--share", default=None, help=argparse.SUPPRESS)  # K/N: a helper's part
     parser.add_argument("--tune-only", action="store_true",
                         help="only bring every study to its trials (a worker on another "
                              "machine); one run without it does the final runs and the report")
@@ -101,15 +103,18 @@ def _run(args: argparse.Namespace) -> int:
         trials=args.trials, epochs=args.epochs, seeds=args.seeds, replicates=args.replicates)
     workers = args.workers if args.workers is not None else (
         1 if args.tune_only else default_workers(args.device))
-    from lossbench.pipeline.suite_run import RunOptions, run_suite  # torch, optuna: only now
+    from lossbench.pipeline.suite_run import RunOptions, Share, run_suite  # torch, optuna: now
 
     options = RunOptions(out=args.out, device=args.device, storage=args.storage,
                          threads=args.threads, progress=not args.no_progress,
                          cache_dir=args.cache_dir, report=not args.no_report,
                          workers=workers, worker_argv=_helper_argv(args),
                          tune_only=args.tune_only, heartbeat_interval=args.heartbeat_interval,
-                         grace_period=args.grace_period)
+                         grace_period=args.grace_period,
+                         share=Share.parse(args.share) if args.share else Share())
     root = run_suite(suite, options)
+    if args.share:
+        return 0  # a helper: its parent says where the results are
     if args.tune_only:
         print(f"tuning done: every study of suite {suite.name!r} holds its trials")
         return 0
@@ -119,13 +124,15 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _helper_argv(args: argparse.Namespace) -> list[str]:
-    """The command line of a ``--workers`` helper: the same suite and settings, tuning only (the
-    storage URL goes by environment, so a password never shows in the process list)."""
+    """The command line of a ``--workers`` helper, less its ``--share``: the same suite and
+    settings, no progress or report (the storage URL goes by environment, so a password never
+    shows in the process list)."""
     from lossbench.pipeline.setup import helper_argv
 
     return helper_argv(
-        ["run", args.suite, "--tune-only", "--no-progress", "--no-report", "--workers", "1"],
-        {"--device": args.device, "--heartbeat-interval": args.heartbeat_interval,
+        ["run", args.suite, "--no-progress", "--no-report", "--workers", "1"],
+        {"--tune-only": args.tune_only, "--device": args.device,
+         "--heartbeat-interval": args.heartbeat_interval,
          "--grace-period": args.grace_period, "--root": args.root, "--out": args.out,
          "--threads": args.threads, "--cache-dir": args.cache_dir, "--losses": args.losses,
          "--datasets": args.datasets, "--seed": args.seed, "--replicates": args.replicates,

@@ -26,7 +26,7 @@ from lossbench.errors import UserError
 from lossbench.progress import Progress
 from lossbench.store import ResultStore
 from lossbench.tuning.storage import open_storage
-from lossbench.tuning.study import finished_trials, open_study, quiet_optuna
+from lossbench.tuning.study import FINISHED, finished_trials, open_study, quiet_optuna
 from lossbench.tuning.trials import run_trials
 from lossbench.tuning.workers import STORAGE_ENV, spawn, wait_all
 
@@ -69,12 +69,12 @@ def open_session(*, device: str, threads: int | None, cpu_threads: int | None, w
 
 
 @contextlib.contextmanager
-def helpers(argv: list[str], count: int, storage_url: str,
+def helpers(argvs: list[list[str]], storage_url: str,
             problems: list[str]) -> Iterator[None]:
-    """Run ``count`` helper processes of ``lossbench argv`` beside the block; when the block
-    fails they are terminated; they are always waited for, and each one that did not exit 0
-    adds a line to ``problems``."""
-    processes = spawn(argv, count, storage_url) if count > 0 else []
+    """Run a helper process of ``lossbench argv`` for each of ``argvs`` beside the block; when
+    the block fails they are terminated; they are always waited for, and each one that did not
+    exit 0 adds a line to ``problems``."""
+    processes = spawn(argvs, storage_url) if argvs else []
     try:
         yield
     except BaseException:
@@ -104,8 +104,8 @@ def load_prepared(entry: DatasetEntry, seed: int, cache_dir: Path | None) -> Any
     return prepare(entry.spec, seed=seed, cache_dir=cache_dir)
 
 
-def best_value(study: optuna.Study) -> float | None:
-    values = [t.value for t in finished_trials(study) if t.state.name == "COMPLETE"]
+def best_value(trials: list[optuna.trial.FrozenTrial]) -> float | None:
+    values = [t.value for t in trials if t.state.name == "COMPLETE"]
     return max(values) if values else None
 
 
@@ -115,21 +115,23 @@ def tune_study(plan: StudyPlan, data: TrainValData, session: Session, target: in
     """Bring ``plan``'s study to ``target`` finished trials, showing progress under ``label``;
     returns the study and the trials run by this process (others' trials count too)."""
     study = open_study(plan, session.storage, study_name)
-    shown = [min(target, len(finished_trials(study)))]
+    stored = study.get_trials(deepcopy=False)
+    shown = [min(target, sum(t.state in FINISHED for t in stored))]
     if shown[0]:
         progress.show(plan.dataset.name, label, f"{shown[0]} of {target} trials stored")
         progress.advance(shown[0])
 
-    def show(current: optuna.Study) -> None:
-        done, best = min(len(finished_trials(current)), target), best_value(current)
+    def show(trials: list[optuna.trial.FrozenTrial]) -> None:
+        finished = [t for t in trials if t.state in FINISHED]
+        done, best = min(len(finished), target), best_value(finished)
         if done > shown[0]:  # without a terminal: one line per finished trial, with the new best
             progress.show(plan.dataset.name, label, f"trial {done}/{target} finished", best)
             progress.advance(done - shown[0])
         shown[0] = done
         progress.show(plan.dataset.name, label, f"trial {min(done + 1, target)}/{target}", best)
 
-    show(study)
+    show(stored)
     ran = run_trials(study, plan, data, session.device, target, after_trial=show,
                      grace_period=session.grace_period)
-    show(study)
+    show(study.get_trials(deepcopy=False))
     return study, ran

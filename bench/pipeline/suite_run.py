@@ -36,6 +36,33 @@ from lossbench.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
 from lossbench.tuning.study import NoCompleteTrial, best_params, trials_frame
 
 
+@dataclass(frozen=True)
+class Share:
+    """Which units of a suite one process runs, a unit being one (dataset, replicate, loss):
+    its study and its final runs. Units are numbered in the suite's order (datasets, then
+    replicates, then losses and trained baselines); process ``index`` of ``count`` runs the units
+    whose number is ``index`` modulo ``count``. Every study is tuned by one process from first
+    trial to last, so a unit's result does not depend on how many processes shared the suite:
+    ``--workers 2`` gives what ``--workers 1`` gives, in less time."""
+
+    index: int = 0
+    count: int = 1
+
+    def takes(self, unit: int) -> bool:
+        return unit % self.count == self.index
+
+    @classmethod
+    def parse(cls, text: str) -> Share:
+        """``K/N`` (the hidden ``--share`` option of a helper)."""
+        try:
+            index, count = (int(part) for part in text.split("/"))
+        except ValueError:
+            index, count = -1, 0
+        if not 0 <= index < count:
+            raise UserError(f"--share must be K/N with 0 <= K < N, got {text!r}")
+        return cls(index, count)
+
+
 @dataclass
 class RunOptions:
     """Settings of one ``lossbench run`` that are not part of the suite."""
@@ -48,9 +75,13 @@ class RunOptions:
     cache_dir: Path | None = None
     report: bool = True
     workers: int = 1
-    """Worker processes on this machine: this one and ``workers - 1`` tuning-only helpers."""
+    """Worker processes on this machine: this one and ``workers - 1`` helpers, each running its
+    share of the suite's studies (``Share``)."""
     worker_argv: list[str] = field(default_factory=list)
-    """The helpers' command line (``run … --tune-only``), made by the command that parsed it."""
+    """The helpers' command line (``run … --share K/N`` is added for each), made by the command
+    that parsed it."""
+    share: Share = field(default_factory=lambda: Share())
+    """The studies this process runs: all of them, or a helper's share."""
     tune_only: bool = False
     """Tune every study to its target and stop: no final runs, tables or report (a helper, or a
     worker on another machine; one ``lossbench run`` without it finishes the suite)."""
@@ -180,27 +211,47 @@ def write_protocol(store: ResultStore, entry: DatasetEntry, prepared: Any, data:
         "description": prepared.description})
 
 
-def _total_steps(suite: Suite, tune_only: bool) -> int:
-    return sum(len(suite.trained) * budget.replicates * (budget.trials
-                                                         + (0 if tune_only else budget.seeds))
-               for budget in map(suite.budget_for, suite.datasets))
+def units(suite: Suite, share: Share) -> dict[tuple[str, int], list[int]]:
+    """For each (dataset, replicate) of the suite, the indexes into ``suite.trained`` of the
+    units ``share`` runs (only pairs with at least one)."""
+    taken: dict[tuple[str, int], list[int]] = {}
+    number = 0
+    for entry in suite.datasets:
+        for replicate in range(suite.budget_for(entry).replicates):
+            for index in range(len(suite.trained)):
+                if share.takes(number):
+                    taken.setdefault((entry.name, replicate), []).append(index)
+                number += 1
+    return taken
+
+
+def _total_steps(suite: Suite, tune_only: bool, share: Share = Share()) -> int:
+    budgets = {entry.name: suite.budget_for(entry) for entry in suite.datasets}
+    return sum(len(indexes) * (budgets[name].trials + (0 if tune_only else budgets[name].seeds))
+               for (name, _), indexes in units(suite, share).items())
 
 
 def run_dataset(suite: Suite, entry: DatasetEntry, session: Session, options: RunOptions,
-                progress: Progress) -> None:
-    """Every replicate of one dataset: tune every loss, then (unless tuning only) final runs."""
+                progress: Progress, share: Share = Share()) -> None:
+    """Every replicate of one dataset (the losses of ``share``): tune them, then (unless tuning
+    only) their final runs."""
+    taken = units(suite, share)
     for replicate in range(suite.budget_for(entry).replicates):
+        indexes = taken.get((entry.name, replicate))
+        if not indexes:
+            continue
         progress.show(entry.name, f"r{replicate}", "preparing data")
         prepared = replicate_data(suite, entry, replicate, options.cache_dir)
         data = train_val_view(prepared).to(session.device)
-        plans = plans_for(suite, entry, data, replicate)
+        every = plans_for(suite, entry, data, replicate)
+        plans = [every[index] for index in indexes]
         chosen = tune_all(plans, data, session, progress)
         if options.tune_only:
             continue
         final_all(plans, chosen, data, prepared, session, progress,
                   posthoc=POSTHOC in suite.baselines, suite_seed=suite.seed)
-        if replicate == 0:
-            write_protocol(session.store, entry, prepared, data, plans[0])
+        if replicate == 0 and indexes[0] == 0:
+            write_protocol(session.store, entry, prepared, data, every[0])
 
 
 def run_suite(suite: Suite, options: RunOptions) -> Path:
@@ -212,7 +263,9 @@ def run_suite(suite: Suite, options: RunOptions) -> Path:
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     suite = suite.for_device(resolve_device(options.device).type)
-    preflight(suite, options.cache_dir)
+    helper = options.share.index > 0  # a helper: its share only, nothing the parent writes
+    if not helper:
+        preflight(suite, options.cache_dir)
     session = open_session(device=options.device, threads=options.threads,
                            cpu_threads=suite.cpu_threads, workers=options.workers,
                            storage=options.storage, results=options.out or Path("results")
@@ -220,19 +273,29 @@ def run_suite(suite: Suite, options: RunOptions) -> Path:
                            grace_period=options.grace_period)
     if not options.tune_only:
         check_same_suite(session.store, suite)
-    progress = Progress(_total_steps(suite, options.tune_only), enabled=options.progress)
+    share = options.share if helper else Share(0, options.workers)
+    progress = Progress(_total_steps(suite, options.tune_only, share), enabled=options.progress)
+    if options.workers > 1 and not helper:
+        progress.note(f"{options.workers} worker processes, each with its share of the studies; "
+                      "this display counts this process's share")
     problems: list[str] = []
+    argvs = [[*options.worker_argv, "--share", f"{index}/{options.workers}"]
+             for index in range(1, options.workers)] if not helper else []
     try:
-        with helpers(options.worker_argv, options.workers - 1, session.storage_url, problems):
-            if not options.tune_only:
+        with helpers(argvs, session.storage_url, problems):
+            if not options.tune_only and not helper:
                 write_suite(session.store, suite, session.device.type)
             for entry in suite.datasets:
-                run_dataset(suite, entry, session, options, progress)
+                run_dataset(suite, entry, session, options, progress, share)
     finally:
         progress.close()
     for problem in problems:
         print(f"lossbench: {problem}", file=sys.stderr)
-    if options.tune_only:
+    if problems:  # a helper's share may be unfinished: this process completes it
+        print("lossbench: finishing the helpers' unfinished studies here", file=sys.stderr)
+        for entry in suite.datasets:
+            run_dataset(suite, entry, session, options, Progress(0, enabled=False))
+    if options.tune_only or helper:
         return session.store.root
     session.store.write_aggregates()
     write_environment(session.store, session.device, session.storage_url, started_at,

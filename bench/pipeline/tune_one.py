@@ -137,7 +137,7 @@ def tune_single(request: TuneRequest) -> dict:
     progress = Progress(max(target, before), enabled=request.progress)
     problems: list[str] = []
     try:
-        with helpers(worker_argv(request, study.study_name, target), count,
+        with helpers([worker_argv(request, study.study_name, target)] * count,
                      session.storage_url, problems):
             study, ran = tune_study(plan, data, session, target, progress, loss_name,
                                     study.study_name)

@@ -7,7 +7,10 @@ It reads only what ``lossbench run`` stored (runs, per-class metrics, trials, pr
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from lossbench.report.completeness import completeness
@@ -50,6 +53,40 @@ def _workers(environment: dict) -> str:
     return f", {workers} worker processes" if isinstance(workers, int) and workers > 1 else ""
 
 
+_SHARED: tuple | None = None
+"""What a forked section process reads: (results, summaries), inherited, never pickled."""
+
+
+def _section_blocks(name: str) -> list[tuple]:
+    results, summaries = _SHARED
+    part = Document(title=name)
+    dataset_section(part, results, name, summaries[name])
+    return part.blocks
+
+
+def _dataset_sections(results, summaries: dict) -> list[list[tuple]]:
+    """Each dataset's section (its tables and figures, most of the report's time, nearly all of
+    it matplotlib), drawn in parallel processes forked from this one, one a CPU core, where the
+    system forks (Linux); in this process elsewhere or for a single dataset. In the datasets'
+    order either way; the figures are the same files."""
+    global _SHARED
+    names = list(results.dataset_names)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    processes = min(len(names), cores)
+    if processes < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        _SHARED = (results, summaries)
+        try:
+            return [_section_blocks(name) for name in names]
+        finally:
+            _SHARED = None
+    _SHARED = (results, summaries)
+    try:
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_section_blocks, names))
+    finally:
+        _SHARED = None
+
+
 def build_report(root: Path) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` in ``root``; returns their paths."""
     started = time.perf_counter()
@@ -70,8 +107,8 @@ def build_report(root: Path) -> tuple[Path, Path]:
     literature_section(doc, results, summaries)  # CIFAR-10-LT suites only
     sweep_section(doc, results, summaries)  # datasets that differ in one profile setting only
     doc.heading("Results")
-    for dataset in results.dataset_names:
-        dataset_section(doc, results, dataset, summaries[dataset])
+    for blocks in _dataset_sections(results, summaries):
+        doc.blocks.extend(blocks)
     timing_section(doc, results.root)  # the sibling results/timing/ folder, when there is one
     reference_section(doc, results, summaries)  # results/reference/<suite>/, when there is one
     environment_section(doc, results, report_seconds=time.perf_counter() - started)

@@ -189,6 +189,18 @@ def is_journal_storage(study: optuna.Study) -> bool:
     return isinstance(study._storage, JournalStorage)
 
 
+def without_constant_liar(sampler: optuna.samplers.BaseSampler) -> None:
+    """Turn off TPE's constant liar (on by default since Optuna 5). The liar counts the other
+    workers' RUNNING trials as bad results so that parallel trials spread out; with no other
+    trial running it has nothing to count and TPE samples exactly what it would without it, but
+    it still reads the study once more per trial (bypassing the trial's snapshot) and writes its
+    relative parameters as a system attribute. Used only when no other trial is running."""
+    import optuna
+
+    if isinstance(sampler, optuna.samplers.TPESampler) and hasattr(sampler, "_constant_liar"):
+        sampler._constant_liar = False
+
+
 def trial_id(trial: optuna.Trial | optuna.trial.FrozenTrial) -> int:
     """The storage's id of ``trial`` (not its number within the study)."""
     return trial._trial_id

@@ -94,7 +94,8 @@ logging.getLogger("optuna.study._optimize").addFilter(_QuietSurplus())
 
 
 def run_trials(study: optuna.Study, plan: StudyPlan, data: TrainValData, device: torch.device,
-               target: int, after_trial: Callable[[optuna.Study], None] | None = None,
+               target: int,
+               after_trial: Callable[[list[optuna.trial.FrozenTrial]], None] | None = None,
                poll_seconds: float = 1.0, grace_period: float = GRACE_PERIOD) -> int:
     """Run trials until the study holds ``target`` finished ones; returns how many ran here.
 
@@ -107,6 +108,10 @@ def run_trials(study: optuna.Study, plan: StudyPlan, data: TrainValData, device:
     A trial whose worker died is failed and queued again: by the heartbeat of a database storage,
     from this machine's process table at start (and between trials on a journal file), and when
     no worker claimed it within ``grace_period`` seconds.
+
+    ``after_trial(trials)`` is called after each trial run here with the study's trials as read
+    then (the same read serves the next round's count: two reads of the study a trial, this one
+    and the one Optuna makes when the trial starts).
     """
     objective = make_objective(plan, data, device)
     retry = RetryDeadWorkerTrial()
@@ -115,9 +120,10 @@ def run_trials(study: optuna.Study, plan: StudyPlan, data: TrainValData, device:
 
     guarded = _guarded(objective, study, target, workers.identity(), outcome)
 
-    ran, first = 0, True
+    ran, first, trials = 0, True, None
     while True:
-        trials = study.get_trials(deepcopy=False)
+        if trials is None:  # else as read just after the last trial: nothing happened since
+            trials = study.get_trials(deepcopy=False)
         # a resumed run frees its own dead trials first; a journal file checks before each trial
         if workers.fail_dead_trials(study, retry, grace_period, local=first or not has_heartbeat,
                                     trials=trials):
@@ -134,8 +140,11 @@ def run_trials(study: optuna.Study, plan: StudyPlan, data: TrainValData, device:
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(study)  # no-op without a heartbeat
             time.sleep(poll_seconds)
+            trials = None
             continue
         study.sampler = sampler_for(plan, finished + running)
+        if not running:  # nothing for TPE's constant liar to count: it reads the trial's snapshot
+            storage.without_constant_liar(study.sampler)
         outcome.clear()
         try:
             study.optimize(guarded, n_trials=1, catch=(SurplusTrial,))
@@ -148,11 +157,14 @@ def run_trials(study: optuna.Study, plan: StudyPlan, data: TrainValData, device:
             # refuses the late result; it is dropped and this worker goes on with the study.
             if not (outcome.get("taken") or _failed_by_others(study, outcome)):
                 raise
+            trials = None
             continue
+        trials = None
         if not outcome.get("surplus"):
             ran += 1
-            if after_trial is not None:
-                after_trial(study)
+            if after_trial is not None:  # one read, shared with the next round's count
+                trials = study.get_trials(deepcopy=False)
+                after_trial(trials)
         if outcome.get("finished") and finished + 1 >= target:
             return ran  # finished trials stay finished: the target is met without a read
 

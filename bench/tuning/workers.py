@@ -9,7 +9,8 @@ Trials of other machines are left to the heartbeat of the database storage. A tr
 worker claimed within the grace period (its process died the instant after creating it) is
 failed the same way on any storage.
 
-``spawn`` starts extra worker processes of the same command; each joins the same study.
+``spawn`` starts extra worker processes (``lossbench tune --workers``: each joins the same study;
+``lossbench run --workers``: each takes its share of the suite's studies).
 """
 
 from __future__ import annotations
@@ -126,11 +127,12 @@ def fail_dead_trials(study: optuna.Study, retry, unclaimed_after: float,
     return failed
 
 
-def spawn(argv: list[str], count: int, storage_url: str) -> list[subprocess.Popen]:
-    """Start ``count`` processes of ``lossbench argv``; the storage URL goes by environment."""
+def spawn(argvs: list[list[str]], storage_url: str) -> list[subprocess.Popen]:
+    """Start one process of ``lossbench argv`` for each of ``argvs``; the storage URL goes by
+    environment."""
     env = {**os.environ, STORAGE_ENV: storage_url}
-    command = [sys.executable, "-m", "lossbench.cli", *argv]
-    return [subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL) for _ in range(count)]
+    return [subprocess.Popen([sys.executable, "-m", "lossbench.cli", *argv], env=env,
+                             stdin=subprocess.DEVNULL) for argv in argvs]
 
 
 def wait_all(processes: list[subprocess.Popen]) -> list[str]:
