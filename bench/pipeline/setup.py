@@ -26,7 +26,7 @@ from lossbench.errors import UserError
 from lossbench.progress import Progress
 from lossbench.store import ResultStore
 from lossbench.tuning.storage import open_storage
-from lossbench.tuning.study import FINISHED, finished_trials, open_study, quiet_optuna
+from lossbench.tuning.study import FINISHED, open_study, quiet_optuna
 from lossbench.tuning.trials import run_trials
 from lossbench.tuning.workers import STORAGE_ENV, spawn, wait_all
 
