@@ -1,10 +1,18 @@
 """``imagefolder``: any ``train/<class>/*`` (+ optional ``test/<class>/*``) tree, or a .tar.gz of one.
 
-The tree may sit one level down (``<path>/<name>/train/…``, as in ``cifar10-jpg.tar.gz``). Class
-names are the ``train/`` sub-folders, sorted. Hidden entries (``.*``, ``._*``) are ignored and other
-non-image files skipped. ``test/`` becomes the source's own test split; without it, ``prepare`` sets
-a test split apart from the pool. Images are decoded once and cached as uint8 under a key of the
-archive's (or every file's) path, size and modification time, so a warm load reads one file.
+The tree may sit one level down (``<path>/<name>/train/…``, as in ``cifar10-jpg.tar.gz``; in an
+archive, any number of levels down); a folder or archive holding two such trees is an error, not
+a merge. Class names are the ``train/`` sub-folders, sorted; at least two are needed. Hidden entries
+(``.*``, ``._*``) are ignored and other non-image files skipped. ``test/`` becomes the source's own
+test split; without it, ``prepare`` sets a test split apart from the pool. Images are decoded once
+and cached as uint8 under a key of the archive's (or every file's) path, size and modification
+time, so a warm load reads one file.
+
+Limits against decompression bombs, read from the tar headers before anything is extracted: an
+image member over ``$LOSSBENCH_MAX_MEMBER_MB`` MiB (default 64) or an archive whose members add up
+to more than ``$LOSSBENCH_MAX_ARCHIVE_MB`` MiB uncompressed (default 4096) is refused, naming the
+archive, the member and the limit. Every image's pixels are checked from its header before decoding
+(``$LOSSBENCH_MAX_PIXELS``, see ``lossbench.datasets.images``).
 """
 
 from __future__ import annotations
@@ -23,6 +31,9 @@ from lossbench.errors import UserError
 
 SPLITS = ("train", "test")
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+MIB = 2**20
+MEMBER_ENV, MEMBER_MIB = "LOSSBENCH_MAX_MEMBER_MB", 64  # per image member, uncompressed
+ARCHIVE_ENV, ARCHIVE_MIB = "LOSSBENCH_MAX_ARCHIVE_MB", 4096  # all members together
 
 # (split, class, file name) -> encoded bytes; class folders seen (even empty ones) per split
 Files = dict[tuple[str, str, str], bytes]
@@ -35,30 +46,95 @@ def _place(parts: tuple[str, ...]) -> tuple[str, str, str] | None:
     return parts[-3], parts[-2], parts[-1]
 
 
+def _env_mib(name: str, default: int) -> int:
+    """A limit in MiB from the environment variable ``name`` (``default`` when unset)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise UserError(f"{name} must be a whole number of MiB >= 1; got {text[:80]!r}")
+    return int(text)
+
+
+def _shown(name: str) -> str:
+    """A member name fit for a one-line message (escaped when not printable, cut when long)."""
+    name = name if name.isprintable() else repr(name)
+    return name if len(name) <= 200 else name[:200] + "…"
+
+
+def archive_limits() -> tuple[int, int]:
+    """(bytes per image member, bytes of all members): ``$LOSSBENCH_MAX_MEMBER_MB`` (default 64)
+    and ``$LOSSBENCH_MAX_ARCHIVE_MB`` (default 4096), in MiB."""
+    return _env_mib(MEMBER_ENV, MEMBER_MIB) * MIB, _env_mib(ARCHIVE_ENV, ARCHIVE_MIB) * MIB
+
+
+def _check_member(path: Path, member: tarfile.TarInfo, total: int, image: bool,
+                  limits: tuple[int, int]) -> None:
+    """Refuse an image member over the per-member limit, or members adding up past the total."""
+    if image and member.size > limits[0]:
+        raise UserError(f"archive {path}: member {_shown(member.name)} is "
+                        f"{member.size / MIB:,.1f} MiB uncompressed, over the limit of "
+                        f"{limits[0] // MIB:,} MiB per image; set {MEMBER_ENV} to allow more")
+    if total > limits[1]:
+        raise UserError(f"archive {path}: its members add up to over {limits[1] // MIB:,} MiB "
+                        f"uncompressed at member {_shown(member.name)}, over the limit for one "
+                        f"archive; set {ARCHIVE_ENV} to allow more")
+
+
+def several_trees(where: Path, roots: list[str]) -> UserError:
+    """The one error for a folder or archive that holds more than one dataset tree."""
+    shown = ", ".join(roots[:5]) + (f" and {len(roots) - 5} more" if len(roots) > 5 else "")
+    return UserError(f"{where} holds {len(roots)} trees with train/<class>/ folders ({shown}); "
+                     f"an imagefolder root must hold exactly one (one folder or archive per "
+                     f"dataset)")
+
+
+def _archive_root(path: Path, roots: set[tuple[str, ...]]) -> tuple[str, ...]:
+    """The one prefix (folders above ``train/``) of the archive's tree, as ``_tree_root`` picks
+    a folder's: the top level when it has ``train/``, else the only tree; two are an error."""
+    if () in roots or not roots:
+        return ()
+    if len(roots) == 1:
+        return next(iter(roots))
+    raise several_trees(path, sorted("/".join(root) + "/" for root in roots))
+
+
 def read_archive(path: Path, read_bytes: bool = True) -> tuple[Files, dict[str, set[str]], int]:
     """Image bytes of a tar archive (empty when not ``read_bytes``), the class folders of each
-    split, and the skipped-file count."""
-    files: Files = {}
-    folders: dict[str, set[str]] = {split: set() for split in SPLITS}
-    skipped = 0
+    split, and the skipped-file count. Sizes are checked from the headers before any read."""
+    files: dict[tuple[tuple[str, ...], str, str, str], bytes] = {}
+    folders: set[tuple[tuple[str, ...], str, str]] = set()
+    skipped: dict[tuple[str, ...], int] = {}
+    total, limits = 0, archive_limits()
     try:
         with tarfile.open(path, "r:*") as archive:
             for member in archive:
                 parts = PurePosixPath(member.name).parts
                 if member.isdir():
                     if len(parts) >= 2 and parts[-2] in SPLITS and not is_hidden(parts[-1]):
-                        folders[parts[-2]].add(parts[-1])
+                        folders.add((parts[:-2], parts[-2], parts[-1]))
                     continue
                 place = _place(parts) if member.isfile() else None
-                if place is None or not is_image_name(place[2]):
-                    skipped += place is not None
+                image = place is not None and is_image_name(place[2])
+                total += member.size if member.isfile() else 0
+                _check_member(path, member, total, image, limits)
+                if not image:
+                    if place is not None:
+                        skipped[parts[:-3]] = skipped.get(parts[:-3], 0) + 1
                     continue
-                folders[place[0]].add(place[1])
-                files[place] = archive.extractfile(member).read() if read_bytes else b""
+                folders.add((parts[:-3], place[0], place[1]))
+                files[(parts[:-3], *place)] = (archive.extractfile(member).read() if read_bytes
+                                               else b"")
     except (tarfile.TarError, EOFError, OSError) as error:
         reason = " ".join(str(error).split())  # tarfile lists one line per method it tried
         raise UserError(f"cannot read archive {path}: {reason}") from error
-    return files, folders, skipped
+    root = _archive_root(path, {prefix for prefix, split, _ in folders if split == "train"})
+    by_split: dict[str, set[str]] = {split: set() for split in SPLITS}
+    for prefix, split, name in folders:
+        if prefix == root:
+            by_split[split].add(name)
+    return ({key[1:]: data for key, data in files.items() if key[0] == root}, by_split,
+            skipped.get(root, 0))
 
 
 def _tree_root(path: Path) -> Path:
@@ -67,6 +143,8 @@ def _tree_root(path: Path) -> Path:
     inner = [p for p in sorted(path.iterdir()) if p.is_dir() and (p / "train").is_dir()]
     if len(inner) == 1:
         return inner[0]
+    if inner:
+        raise several_trees(path, [p.name + "/" for p in inner])
     raise UserError(f"no train/<class>/ folders under {path} (nor one level down)")
 
 
@@ -109,7 +187,16 @@ def _class_names(places: list[tuple[str, str, str]], folders: dict[str, set[str]
         if unknown or missing:
             raise UserError(f"classes of test/ and train/ differ in {where}: "
                             f"only in test: {unknown or 'none'}, only in train: {missing or 'none'}")
+    check_class_count(names, where)
     return names
+
+
+def check_class_count(names: list[str], where: Path) -> None:
+    """At least two classes: one class passed ``datasets show`` and failed deep inside ``run``."""
+    if len(names) < 2:
+        raise UserError(f"imagefolder {where} has only {len(names)} class "
+                        f"({', '.join(map(repr, names))}): a classification needs at least 2 "
+                        f"train/<class>/ folders with images")
 
 
 def _read_source(path: Path, size: int | None, decode: bool) -> dict[str, Any]:
@@ -160,13 +247,15 @@ def load_imagefolder(options: dict[str, Any], cache_dir: Path, decode: bool = Tr
         raise UserError(f"imagefolder path {path} does not exist")
     if size is not None and size < 1:
         raise UserError(f"option size of source 'imagefolder' must be >= 1; got {size}")
-    key = cache_key("imagefolder", stamp=_stamp(path), size=size)
+    # layout 2: archives holding two trees are refused (layout 1 merged them)
+    key = cache_key("imagefolder", stamp=_stamp(path), size=size, layout=2)
     entry = load_cached(cache_dir, key)
     cached = entry is not None
     if not cached:
         entry = _read_source(path, size, decode)
         if decode:
             save_cached(cache_dir, key, entry)
+    check_class_count(entry["class_names"], path)
     is_test = entry["is_test"].numpy().astype(bool)
     return SourceData(
         x=entry["x"], y=entry["y"].numpy().astype(np.int64), class_names=entry["class_names"],
