@@ -1,20 +1,51 @@
-"""``DatasetSpec``: one dataset of a suite, as data (a TOML table), validated on construction."""
+"""``DatasetSpec``: one dataset of a suite, as data (a TOML table), validated on construction.
+
+Validation includes the dataset's name (``NAME_RULE``: it is shown in reports and terminals and,
+hashed where needed, names folders) and each source's size check (``register_size_check``: sizes
+against memory), so a suite with an absurd size is refused when it is read, before a run writes
+anything.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from lossbench.datasets._names import check_choice, unknown_name_message
 from lossbench.datasets.profiles import check_profile
 from lossbench.datasets.sources import get_source
-from lossbench.errors import UserError
+from lossbench.errors import UserError, shown
 
 CLASS_ORDERS = ("given", "shuffled")
 VAL_MODES = ("auto", "balanced", "stratified")
 TEST_MODES = ("auto", "balanced", "source", "natural")
+MAX_NAME = 100
+NAME_RULE = (f"1 to {MAX_NAME} printable characters (letters, digits, spaces, punctuation; no "
+             "newline, tab or terminal escape) without '/' or '\\', not starting with '.', '~' "
+             "or a space, not ending with a space")
+"""What a dataset name may be: it is printed in terminals and reports, so no control characters
+(terminal escapes, newlines); folder names are made from it by ``store.folder_name`` (with a hash
+where it is not already a safe path component), and path separators and a leading '.' or '~' are
+refused as well so that no reader ever takes it for a path."""
+_SIZE_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {}
+
+
+def register_size_check(source: str, check: Callable[[dict[str, Any]], None]) -> None:
+    """Run ``check(options)`` (the resolved options) whenever a spec of ``source`` is made: a
+    source's bound on the memory its data takes, checked before anything is loaded."""
+    _SIZE_CHECKS[source] = check
+
+
+def check_dataset_name(name: str) -> str:
+    """``name`` if it follows ``NAME_RULE``; else a UserError that says what is allowed."""
+    if not (0 < len(name) <= MAX_NAME and name.isprintable() and "/" not in name
+            and "\\" not in name and not name.startswith((".", "~", " "))
+            and not name.endswith(" ")):
+        raise UserError(f"name must be {NAME_RULE}; got {shown(name)}")
+    return name
 
 
 @dataclass(frozen=True)
@@ -84,6 +115,8 @@ class DatasetSpec:
         _text("scarce_attribute", self.scarce_attribute, optional=True)
         source = get_source(self.source)
         object.__setattr__(self, "options", source.resolve_options(self.options))
+        if self.source in _SIZE_CHECKS:
+            _SIZE_CHECKS[self.source](self.options)
         check_profile(self.profile)
         _number("imbalance_ratio", self.imbalance_ratio, low=1.0)
         _number("pareto_shape", self.pareto_shape, low=0.0, strict=True)
@@ -100,7 +133,8 @@ class DatasetSpec:
         object.__setattr__(self, "scarce_classes", _class_list(self.scarce_classes))
         if self.scarce_value is not None and (isinstance(self.scarce_value, bool) or
                                               not isinstance(self.scarce_value, (str, int))):
-            raise UserError(f"scarce_value must be a value name or index; got {self.scarce_value!r}")
+            raise UserError(f"scarce_value must be a value name or index; "
+                            f"got {shown(self.scarce_value)}")
         if (self.scarce_attribute is None) != (self.scarce_value is None):
             raise UserError("scarce_attribute and scarce_value go together; give both or neither")
         if self.profile == "scarce" and not self.scarce_classes and self.scarce_attribute is None:
@@ -108,6 +142,7 @@ class DatasetSpec:
                             "scarce_value (e.g. scarce_attribute = \"age\", scarce_value = \">=60\")")
         if not self.name:
             object.__setattr__(self, "name", self.default_name())
+        check_dataset_name(self.name)
 
     def __hash__(self) -> int:
         return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
@@ -124,7 +159,7 @@ class DatasetSpec:
     def from_dict(cls, table: dict[str, Any]) -> DatasetSpec:
         """Build a spec from a plain table (a suite's TOML), rejecting unknown keys by name."""
         if not isinstance(table, dict):
-            raise UserError(f"a dataset spec must be a table; got {table!r}")
+            raise UserError(f"a dataset spec must be a table; got {shown(table)}")
         allowed = [f.name for f in fields(cls)]
         for key in table:
             if key not in allowed:
@@ -151,7 +186,7 @@ def _unknown_key_message(key: str, table: dict[str, Any], allowed: list[str]) ->
         except UserError:
             option_names = []
         if key in option_names:
-            message += f". {key!r} is an option of source {source!r}: put it under 'options'"
+            message += f". {key!r} is an option of source {shown(source)}: put it under 'options'"
     return message
 
 
@@ -162,12 +197,12 @@ def _number(key: str, value: Any, *, low: float, high: float = math.inf,
     if not ok:
         bound = f"> {low:g}" if strict else f">= {low:g}"
         upper = f" and <= {high:g}" if high != math.inf else ""
-        raise UserError(f"{key} must be a number {bound}{upper}; got {value!r}")
+        raise UserError(f"{key} must be a number {bound}{upper}; got {shown(value)}")
 
 
 def _text(key: str, value: Any, optional: bool = False) -> None:
     if not (isinstance(value, str) or (optional and value is None)):
-        raise UserError(f"{key} must be a string; got {value!r}")
+        raise UserError(f"{key} must be a string; got {shown(value)}")
 
 
 def _class_list(value: Any) -> tuple[str | int, ...]:
@@ -175,7 +210,8 @@ def _class_list(value: Any) -> tuple[str | int, ...]:
     items = [value] if isinstance(value, (str, int)) else value
     if not isinstance(items, (list, tuple)) or any(
             isinstance(item, bool) or not isinstance(item, (str, int)) for item in items):
-        raise UserError(f"scarce_classes must be a list of class names or indices; got {value!r}")
+        raise UserError(f"scarce_classes must be a list of class names or indices; "
+                        f"got {shown(value)}")
     return tuple(items)
 
 
@@ -183,4 +219,4 @@ def _whole(key: str, value: Any, *, low: int, optional: bool = False) -> None:
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise UserError(f"{key} must be a whole number >= {low}; got {value!r}")
+        raise UserError(f"{key} must be a whole number >= {low}; got {shown(value)}")

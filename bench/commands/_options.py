@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
+from lossbench.config.schema import MAX_THREADS  # torch-free
 from lossbench.engine.devices import DEVICE_CHOICES  # torch-free: parsers are built without torch
-from lossbench.errors import UserError
+from lossbench.errors import UserError, shown
 from lossbench.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL  # no optuna at import
 
 MAX_WORKERS = 256
@@ -20,12 +22,40 @@ def add_device_options(parser, devices=DEVICE_CHOICES) -> None:
     """``--device`` and ``--threads``."""
     parser.add_argument("--device", default="auto",
                         help=f"one of {', '.join(devices)} or cuda:N (default: auto)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=threads_number, default=None,
+                        help=f"torch CPU threads, 1 to {MAX_THREADS}")
+
+
+def threads_number(text: str) -> int:
+    """``--threads``: a whole number from 1 to ``MAX_THREADS`` (an argparse type, so a bad value
+    is refused before anything is loaded)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 1 to {MAX_THREADS}, got {shown(text)}")
+    return value
 
 
 def add_out_option(parser) -> None:
-    parser.add_argument("--out", type=Path, default=None,
-                        help="results folder (default: results/<suite name>)")
+    parser.add_argument("--out", type=out_folder, default=None,
+                        help="results folder (default: results/<suite name>); made if absent")
+
+
+def out_folder(text: str) -> Path:
+    """``--out``: a folder, made if absent; an existing file (or a path through one) is refused
+    at once, before anything is read or written."""
+    path = Path(text)
+    if not text or "\0" in text:
+        raise argparse.ArgumentTypeError(f"must name a folder, got {shown(text)}")
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            what = "is" if part == path else f"lies in {shown(str(part))}, which is"
+            raise argparse.ArgumentTypeError(
+                f"{shown(text)} {what} a file, not a folder; give a folder (made if absent)")
+    return path
 
 
 def add_cache_option(parser) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lossbench.config.schema import FEATURE_MODELS, IMAGE_MODELS
-from lossbench.errors import UserError, unknown_name
+from lossbench.errors import UserError, shown, unknown_name
 
 RUNNER_KEYS = ("model", "budget")
 """Keys of a suite's dataset table that the runner reads; the rest belongs to DatasetSpec."""
@@ -48,7 +48,7 @@ def parse_dataset(table: Any, where: str) -> DatasetEntry:
     from lossbench.datasets import DatasetSpec
 
     if not isinstance(table, dict):
-        raise UserError(f"{where} must be a table, got {table!r}")
+        raise UserError(f"{where} must be a table, got {shown(table)}")
     spec_table = {k: v for k, v in table.items() if k not in RUNNER_KEYS}
     model = table.get("model")
     if model is not None:
@@ -57,7 +57,7 @@ def parse_dataset(table: Any, where: str) -> DatasetEntry:
             raise unknown_name(f"value for {where}.model:", str(model), allowed)
     budget = table.get("budget")
     if budget is not None and not isinstance(budget, dict):
-        raise UserError(f"{where}.budget must be a table, got {budget!r}")
+        raise UserError(f"{where}.budget must be a table, got {shown(budget)}")
     try:
         spec = DatasetSpec.from_dict(spec_table)
     except UserError as error:

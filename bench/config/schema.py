@@ -11,6 +11,13 @@ from dataclasses import dataclass
 
 from lossbench.config.fields import field
 
+MAX_THREADS = 256
+"""The most torch CPU threads (``--threads``, ``[cpu] threads``). Fixed rather than a multiple of
+this machine's cores, so a suite valid on one machine is valid on every other and the message is
+the same everywhere; the same bound as ``--workers``. Each thread maps its own stack and OpenMP
+arena: 99,999 threads fail inside torch ("failed to map segment") long before any work, while the
+suites' small models gain nothing past a few dozen threads."""
+
 FEATURE_MODELS = ("linear", "mlp")
 IMAGE_MODELS = ("mlp", "linear", "small_cnn", "resnet32", "resnet18")
 
@@ -50,10 +57,12 @@ class ModelConfig:
 
     features: str = field("mlp", choices=FEATURE_MODELS)
     images: str = field("small_cnn", choices=IMAGE_MODELS)
-    hidden: int = field(128, min=1, max=65_536)
-    """Width of the MLP's hidden layers."""
-    width: int = field(32, min=1, max=4_096)
-    """Channels of the small CNN's first block (doubled per block)."""
+    hidden: int = field(128, min=1, max=16_384)
+    """Width of the MLP's two hidden layers (at most 16384: the hidden-to-hidden weights, their
+    gradient and momentum take 3 GiB there)."""
+    width: int = field(32, min=1, max=1_024)
+    """Channels of the small CNN's first block (doubled per block; at most 1024, whose last block
+    of 4096 channels already holds 0.2 G parameters)."""
     augment: str = field("none", choices=("none", "flip", "flip_crop"))
     """Image augmentation on the device: horizontal flip, and a random crop of the image padded by
     an eighth of its side (4 pixels at 32×32, as in the CIFAR recipe)."""

@@ -13,11 +13,17 @@ A suite file looks like::
     [[datasets]]  source = "digits", profile = "exp", …   (lossbench.datasets.DatasetSpec)
 
 Packaged suites live in ``lossbench/config/suites/*.toml``; any path to a ``.toml`` file works too.
+
+Bounds, so that a hostile file is one message and not a crash or a swamped machine: a suite file
+holds at most ``MAX_FILE_BYTES``, tables and arrays nest at most ``MAX_DEPTH`` levels, an array holds
+at most ``MAX_ITEMS`` values, and the suite's name (the results folder ``results/<name>``) is made
+of ``NAME_RULE``'s characters.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -28,14 +34,29 @@ from lossbench.config.datasets import DatasetEntry, parse_dataset, with_options
 from lossbench.config.fields import build_config
 from lossbench.config.losses import check_fixed_params, resolve_baselines, resolve_losses
 from lossbench.config.plan import LossEntry
-from lossbench.config.schema import Budget, ModelConfig, OptimConfig
-from lossbench.errors import UserError, nearest, unknown_name
+from lossbench.config.schema import MAX_THREADS, Budget, ModelConfig, OptimConfig
+from lossbench.errors import UserError, nearest, shown, unknown_name
 
 TOP_KEYS = ("name", "description", "seed", "losses", "baselines", "rope", "budget", "model",
             "optim", "cpu", "loss_params", "datasets")
 ROPE = 0.01
 """Default region of practical equivalence: ±0.01 test macro-F1 (one point)."""
 CPU_KEYS = ("budget", "model", "optim", "dataset_options", "threads")
+MAX_FILE_BYTES = 4 * 1024 * 1024
+"""The largest suite file read (the packaged ones are 2-5 KB; a 10,000-class counts list is 60 KB)."""
+MAX_DEPTH = 32
+"""The deepest nesting of tables and arrays in a suite (the packaged ones nest 4 levels)."""
+MAX_ITEMS = 10_000
+"""The most values of one array of a suite (losses, per-class counts of up to 10,000 classes)."""
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]{0,63}")
+NAME_RULE = ("1 to 64 characters, each a letter A-Z or a-z, a digit, '.', '_', '-', '+' or '=', "
+             "the first a letter or a digit")
+"""What a suite name may be: it is the results folder's name, typed in shells, so no spaces, path
+separators, control characters or terminal escapes, and no leading '.', '~' or '-'."""
+_DOTTED_KEY = re.compile(r"""(?<![\w"'-])(?:(?:[A-Za-z0-9_-]++|"[^"\\\n]*+"|'[^'\n]*+')"""
+                         r"[ \t]*+\.[ \t]*+){" + str(MAX_DEPTH) + "}")
+"""A dotted key of more than ``MAX_DEPTH`` parts (``a.b.c…``): tomllib reads one in time quadratic
+in its length (20,000 parts: half a minute), so it is refused before tomllib sees it."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +112,8 @@ class Suite:
         suite = self
         if seed is not None:
             if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 1_000_000:
-                raise UserError(f"--seed must be a whole number from 0 to 1000000, got {seed!r}")
+                raise UserError(f"--seed must be a whole number from 0 to 1000000, "
+                                f"got {shown(seed)}")
             suite = dataclasses.replace(suite, seed=seed)
         if datasets:
             names = [entry.name for entry in self.datasets]
@@ -147,41 +169,91 @@ def load_suite(name_or_path: str | Path, dataset_options: dict | None = None) ->
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
-            raise UserError(f"suite file {str(path)!r} does not exist or is not a file")
-        return parse_suite(path.read_text(encoding="utf-8"), default_name=path.stem,
+            raise UserError(f"suite file {shown(str(path))} does not exist or is not a file")
+        return parse_suite(_read_suite_file(path), default_name=path.stem,
                            origin=str(path), dataset_options=dataset_options)
     if str(name_or_path) not in packaged_suites():
-        raise UserError(f"unknown suite {str(name_or_path)!r}{nearest(str(name_or_path), packaged_suites())}; "
+        raise UserError(f"unknown suite {shown(str(name_or_path))}{nearest(str(name_or_path), packaged_suites())}; "
                         f"packaged suites: {', '.join(packaged_suites())}, or a path to a .toml file")
     text = resources.files("lossbench.config.suites").joinpath(f"{name_or_path}.toml").read_text("utf-8")
     return parse_suite(text, default_name=str(name_or_path),
                        origin=f"packaged suite {name_or_path!r}", dataset_options=dataset_options)
 
 
+def _read_suite_file(path: Path) -> str:
+    """The text of suite file ``path``: UTF-8, at most ``MAX_FILE_BYTES``."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise UserError(f"suite file {shown(str(path))} is {size} bytes, more than the "
+                        f"{MAX_FILE_BYTES} a suite file may have (they are a few kilobytes)")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"suite file {shown(str(path))} is not UTF-8 text ({error.reason} at "
+                        f"byte {error.start})") from None
+
+
 def parse_suite(text: str, default_name: str, origin: str = "suite",
                 dataset_options: dict | None = None) -> Suite:
     """A validated Suite from TOML ``text``; every mistake is a UserError naming the key."""
+    too_deep = UserError(f"{origin} is nested too deeply: tables and arrays may nest at most "
+                         f"{MAX_DEPTH} levels")
+    if any(line.count(".") >= MAX_DEPTH and _DOTTED_KEY.search(line)
+           for line in text.splitlines()):
+        raise too_deep
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise UserError(f"{origin} is not valid TOML: {error}") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise too_deep from None
     try:
+        check_shape(table)
         return _parse_table(table, default_name, text, dataset_options or {})
     except UserError as error:
         raise UserError(f"{origin}: {error}") from None
+
+
+def check_shape(table: dict) -> None:
+    """Refuse nesting deeper than ``MAX_DEPTH`` and arrays longer than ``MAX_ITEMS`` (walked
+    without recursion: a deep value must not overflow the stack here either)."""
+    stack: list[tuple[Any, str, int]] = [(table, "", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise UserError(f"{where} is nested too deeply: tables and arrays may nest at most "
+                            f"{MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            stack.extend((item, f"{where}.{key}" if where else str(key), depth + 1)
+                         for key, item in value.items())
+        elif isinstance(value, list):
+            if len(value) > MAX_ITEMS:
+                raise UserError(f"{where} lists {len(value)} values, more than the {MAX_ITEMS} an "
+                                f"array may hold: {shown(value)}")
+            stack.extend((item, f"{where}[{index}]", depth + 1)
+                         for index, item in enumerate(value))
+
+
+def check_suite_name(name: str, default: bool = False) -> str:
+    """``name`` if it is a valid suite name (``NAME_RULE``), else a UserError saying what is
+    allowed; ``default``: the name was taken from the file's name."""
+    if not NAME.fullmatch(name):
+        hint = " (the suite file's name; set name = \"...\" in it)" if default else ""
+        raise UserError(f"name must be {NAME_RULE}: it names the results folder; got "
+                        f"{shown(name)}{hint}")
+    return name
 
 
 def _parse_table(table: dict, default_name: str, text: str, dataset_options: dict) -> Suite:
     for key in table:
         if key not in TOP_KEYS:
             raise unknown_name("top-level key", key, TOP_KEYS)
-    name = _string(table.get("name", default_name), "name")
-    if not name or any(c in name for c in "/\\") or name.startswith("."):
-        raise UserError(f"name must be a plain word usable as a folder name, got {name!r}")
+    name = check_suite_name(_string(table.get("name", default_name), "name"),
+                            default="name" not in table)
     description = _string(table.get("description", ""), "description")
     cpu = table.get("cpu", {})
     if not isinstance(cpu, dict):
-        raise UserError(f"cpu must be a table, got {cpu!r}")
+        raise UserError(f"cpu must be a table, got {shown(cpu)}")
     for key in cpu:
         if key not in CPU_KEYS:
             raise unknown_name("key in [cpu]:", key, CPU_KEYS)
@@ -191,18 +263,19 @@ def _parse_table(table: dict, default_name: str, text: str, dataset_options: dic
     datasets = _parse_datasets(table.get("datasets"), dataset_options)
     cpu_options = cpu.get("dataset_options", {})
     if not isinstance(cpu_options, dict):
-        raise UserError(f"cpu.dataset_options must be a table, got {cpu_options!r}")
+        raise UserError(f"cpu.dataset_options must be a table, got {shown(cpu_options)}")
     _with_dataset_options(datasets, cpu_options)
     threads = cpu.get("threads")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                or not 1 <= threads <= 1024):
-        raise UserError(f"cpu.threads must be a whole number from 1 to 1024, got {threads!r}")
+                                or not 1 <= threads <= MAX_THREADS):
+        raise UserError(f"cpu.threads must be a whole number from 1 to {MAX_THREADS}, "
+                        f"got {shown(threads)}")
     seed = table.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 1_000_000:
-        raise UserError(f"seed must be a whole number from 0 to 1000000, got {seed!r}")
+        raise UserError(f"seed must be a whole number from 0 to 1000000, got {shown(seed)}")
     rope = table.get("rope", ROPE)
     if isinstance(rope, bool) or not isinstance(rope, (int, float)) or not 0 <= rope < 1:
-        raise UserError(f"rope must be a number in [0, 1), got {rope!r}")
+        raise UserError(f"rope must be a number in [0, 1), got {shown(rope)}")
     baselines = resolve_baselines(table.get("baselines", "all"), [e.name for e in losses])
     return Suite(name=name, description=description, datasets=datasets, losses=losses,
                  cpu_overrides=cpu, source_text=text, cpu_threads=threads, seed=seed,
@@ -239,13 +312,13 @@ def _with_dataset_options(datasets: tuple[DatasetEntry, ...],
 
 def _string(value: Any, key: str) -> str:
     if not isinstance(value, str):
-        raise UserError(f"{key} must be a string, got {value!r}")
+        raise UserError(f"{key} must be a string, got {shown(value)}")
     return value
 
 
 def _parse_losses(value: Any, loss_params: Any) -> tuple[LossEntry, ...]:
     if not isinstance(loss_params, dict):
-        raise UserError(f"loss_params must be a table of tables, got {loss_params!r}")
+        raise UserError(f"loss_params must be a table of tables, got {shown(loss_params)}")
     names = resolve_losses(value)
     for name in loss_params:
         if name not in names:
@@ -254,7 +327,7 @@ def _parse_losses(value: Any, loss_params: Any) -> tuple[LossEntry, ...]:
     for name in names:
         fixed = loss_params.get(name, {})
         if not isinstance(fixed, dict):
-            raise UserError(f"loss_params.{name} must be a table, got {fixed!r}")
+            raise UserError(f"loss_params.{name} must be a table, got {shown(fixed)}")
         check_fixed_params(name, fixed)
         entries.append(LossEntry(name=name, fixed=dict(fixed)))
     return tuple(entries)

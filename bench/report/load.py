@@ -3,7 +3,9 @@
 The run files under ``runs/`` are the source of truth: the summaries (``runs.jsonl``,
 ``per_class.csv``) are never trusted over them, so a torn or stale summary cannot change a
 verdict. The unit of every statistic is the replicate: a replicate's value is the mean over its
-final seeds.
+final seeds. Every file is read through ``ResultStore``, which checks it as it reads: a damaged one
+(not JSON or CSV, cut short, a run record without its scores) stops the report with one line that
+names the file and what to do (``store.results.DamagedFile``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from lossbench.errors import UserError
+from lossbench.errors import UserError, shown
 from lossbench.store import ResultStore, per_class_frame
 
 SUMMARY_METRICS = ("macro_f1", "balanced_accuracy", "accuracy", "worst_class_f1", "many_f1",
@@ -93,8 +95,10 @@ class Results:
 def load_results(root: Path) -> Results:
     """Read ``root`` (a folder written by ``lossbench run``)."""
     store = ResultStore(Path(root))
+    if store.root.exists() and not store.root.is_dir():
+        raise UserError(f"results folder {shown(str(root))} is a file, not a folder")
     if not store.root.is_dir():
-        raise UserError(f"results folder {str(root)!r} does not exist or is not a folder")
+        raise UserError(f"results folder {shown(str(root))} does not exist")
     runs = list(store.runs())
     if not runs:
         raise UserError(f"{str(root)!r} holds no finished runs: not a folder written by "

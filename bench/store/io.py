@@ -3,6 +3,10 @@
 Every file is written to a temporary name in the same folder and renamed into place
 (``os.replace``), then the folder is synced. JSON is stable (sorted keys, NaN as null);
 ``fingerprint`` hashes settings; ``safe_name`` makes a name one path component.
+
+A failed write (a full disk, a read-only folder) raises the ``OSError`` with the path the caller
+gave: the file being written, or the folder it goes in when the temporary file cannot even be made
+there; never the temporary file's name, which means nothing to the user.
 """
 
 from __future__ import annotations
@@ -35,7 +39,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                             dir=path.parent)
+    except OSError as error:  # a read-only or full folder: name the folder, not a temporary file
+        raise _named(error, path.parent) from None
     try:
         os.fchmod(handle, _FILE_MODE)
         with os.fdopen(handle, "wb") as file:
@@ -43,10 +51,23 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise _named(error, path) from None
         raise
     _sync_folder(path.parent)
+
+
+def _named(error: OSError, path: Path) -> OSError:
+    """``error`` (same type and errno, so callers can still tell a full disk from a read-only
+    folder) carrying ``path`` instead of a temporary file's name."""
+    if error.errno is None:
+        return error
+    try:
+        return type(error)(error.errno, error.strerror, str(path))
+    except TypeError:  # an OSError subclass with another signature: keep it as it is
+        return error
 
 
 def _sync_folder(folder: Path) -> None:

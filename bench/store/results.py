@@ -13,12 +13,18 @@ Layout::
 One file per final run lets a rerun skip what is stored and lets many workers write side by side.
 Names of datasets and losses become folder names through ``folder_name`` (never two names in one
 folder).
+
+Every file is checked as it is read: one that is not valid JSON or CSV, is cut short, or (a run
+record) lacks what the report reads is a ``DamagedFile`` error that names the file and says what to
+do (remove it and rerun ``lossbench run``, which writes it again or retrains that run; or rerun
+``lossbench report``), never a parser's bare "Expecting ',' delimiter" or a NaN far downstream.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +47,25 @@ def folder_name(name: str) -> str:
     if cleaned == name:
         return cleaned
     return f"{cleaned}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:8]}"
+
+
+class DamagedFile(ValueError):
+    """A file of a results folder that cannot be trusted; the message names it and what to do.
+    (A ``ValueError``: the command line prints it as one line, exit status 2; the store imports
+    nothing of lossbench, so not a ``UserError``.)"""
+
+
+RERUN = "remove it and rerun 'lossbench run' with the same suite and --out"
+_ADVICE = {
+    "runs": f"{RERUN} (that final run is retrained)",
+    "trials": f"{RERUN} (it is written again from the study; finished trials are kept)",
+    "datasets": f"{RERUN} (it is written again; stored runs are kept)",
+    "suite.json": f"{RERUN} (it is written again; stored runs are kept)",
+    "environment.json": f"{RERUN} (it is written again; stored runs are kept)",
+    "skipped.json": f"{RERUN} (it is written again; stored runs are kept)",
+}
+_REPORT_FILES = ("verdict.json", "report.md", "report.html", "tables", "figures")
+"""What ``lossbench report`` writes: a damaged one is written again by rerunning it."""
 
 
 REFERENCE = "reference"
@@ -111,11 +136,40 @@ class ResultStore:
         atomic_write_json(self.path(path) if isinstance(path, str) else path, value)
 
     def read_json(self, path: Path | str, default: Any = None) -> Any:
-        """The JSON at ``path``; ``default`` when the file is absent (None: an error)."""
+        """The JSON at ``path``; ``default`` when the file is absent (None: an error). A file
+        that is not JSON is a ``DamagedFile`` naming it; so is one whose value is not of
+        ``default``'s type."""
         path = self.path(path) if isinstance(path, str) else Path(path)
         if default is not None and not path.is_file():
             return default
-        return json.loads(path.read_text(encoding="utf-8"))
+        value = self._json(path)
+        if default is not None and not isinstance(value, type(default)):
+            raise self.damaged(path, f"it holds a JSON {type(value).__name__}, not a "
+                                     f"{type(default).__name__}")
+        return value
+
+    def _json(self, path: Path) -> Any:
+        """The JSON at ``path``, or a ``DamagedFile`` saying why it cannot be read."""
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as error:
+            raise self.damaged(path, f"not UTF-8 text at byte {error.start}") from None
+        except json.JSONDecodeError as error:
+            raise self.damaged(path, f"not valid JSON: {error}") from None
+
+    def damaged(self, path: Path, why: str) -> DamagedFile:
+        """The error for ``path`` of this folder: what is wrong and what to do."""
+        try:
+            head = Path(path).relative_to(self.root).parts[0]
+        except (ValueError, IndexError):
+            head = ""
+        if head in _ADVICE:
+            advice = _ADVICE[head]
+        elif head in _REPORT_FILES:
+            advice = f"rerun 'lossbench report {self.root}'"
+        else:
+            advice = "restore it from a copy, or remove it"
+        return DamagedFile(f"{path} is damaged ({why}): {advice}")
 
     def write_csv(self, path: Path, frame: pd.DataFrame) -> None:
         atomic_write_csv(path, frame)
@@ -131,23 +185,40 @@ class ResultStore:
             return None
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
+        except (UnicodeDecodeError, json.JSONDecodeError):
             return None  # cannot happen with atomic writes; rerun rather than trust it
-        return record if record.get("fingerprint") == expected else None
+        if not isinstance(record, dict) or record.get("fingerprint") != expected \
+                or run_problem(record) is not None:
+            return None
+        return record
 
     def save_run(self, record: dict) -> None:
         atomic_write_json(self.run_path(record["dataset"], record["loss"], record["replicate"],
                                         record["seed"]), record)
 
     def runs(self) -> Iterator[dict]:
-        """Every stored run record (the source of truth), in a stable order."""
+        """Every stored run record (the source of truth), in a stable order; a file that is not
+        a whole run record, or that lies where another run belongs, is a ``DamagedFile``."""
         for path in sorted(self.path("runs").glob("*/*/r*-seed*.json")):
-            yield json.loads(path.read_text(encoding="utf-8"))
+            record = self._json(path)
+            problem = run_problem(record)
+            if problem is None:
+                place = self.run_path(record["dataset"], record["loss"],
+                                      record.get("replicate", 0), record["seed"])
+                if place != path:
+                    problem = f"it holds the run that belongs in {self.relative(place)}"
+            if problem is not None:
+                raise self.damaged(path, problem)
+            yield record
 
     def datasets(self) -> dict[str, dict]:
         """The protocol record of every dataset, by dataset name."""
-        records = [json.loads(p.read_text(encoding="utf-8"))
-                   for p in sorted(self.path("datasets").glob("*.json"))]
+        records = []
+        for path in sorted(self.path("datasets").glob("*.json")):
+            record = self._json(path)
+            if not isinstance(record, dict):
+                raise self.damaged(path, "not a JSON object")
+            records.append(record)
         return {record["name"]: record for record in records if "name" in record}
 
     def chosen(self, dataset: str, loss: str) -> dict[int, dict]:
@@ -155,20 +226,59 @@ class ResultStore:
         folder = self.chosen_json(dataset, loss, 0).parent
         out = {}
         for path in sorted(folder.glob("r*.json")):
-            record = json.loads(path.read_text(encoding="utf-8"))
-            out[int(record.get("replicate", path.stem[1:]))] = record
+            if _replicate(path) is None:
+                continue  # not a chosen-trial file
+            record = self._json(path)
+            replicate = record.get("replicate", _replicate(path)) \
+                if isinstance(record, dict) else None
+            if isinstance(replicate, bool) or not isinstance(replicate, int):
+                raise self.damaged(path, "not a JSON object with a whole-number 'replicate'")
+            out[replicate] = record
         return out
 
     def trials(self, dataset: str, loss: str) -> pd.DataFrame:
         """Every trial of every replicate's study of (dataset, loss), with a ``replicate``
-        column."""
+        column. A file cut short (its last line unfinished), not CSV, or without whole trial
+        numbers and states is a ``DamagedFile``."""
         folder = self.trials_csv(dataset, loss, 0).parent
         frames = []
         for path in sorted(folder.glob("r*.csv")):
-            frame = pd.read_csv(path)
-            frame.insert(0, "replicate", int(path.stem[1:]))
-            frames.append(frame)
+            if _replicate(path) is None:
+                continue  # not a trials file
+            frame = self._trials_file(path)
+            if frame is not None:
+                frame.insert(0, "replicate", _replicate(path))
+                frames.append(frame)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def _trials_file(self, path: Path) -> pd.DataFrame | None:
+        """One study's trials table (None: a study without trials)."""
+        import io
+
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise self.damaged(path, f"not UTF-8 text at byte {error.start}") from None
+        if not text.strip():
+            return None
+        if not text.endswith("\n"):
+            raise self.damaged(path, "its last line is cut short")
+        try:
+            frame = pd.read_csv(io.StringIO(text))
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
+            raise self.damaged(path, f"not a CSV table: {str(error).strip()}") from None
+        if not len(frame):
+            return None
+        missing = [column for column in ("number", "state") if column not in frame]
+        if missing:
+            raise self.damaged(path, f"no column {', '.join(missing)}")
+        numbers = pd.to_numeric(frame["number"], errors="coerce")
+        if numbers.isna().any() or (numbers % 1 != 0).any() \
+                or frame["state"].isna().any():
+            row = int((numbers.isna() | (numbers % 1 != 0) | frame["state"].isna()).argmax())
+            raise self.damaged(path, f"row {row + 2} has no whole trial number or no state")
+        frame["number"] = numbers.astype(int)
+        return frame
 
     def write_aggregates(self) -> int:
         """Rewrite ``runs.jsonl`` and ``per_class.csv`` from every run file; returns the run
@@ -179,6 +289,93 @@ class ResultStore:
         atomic_write_text(self.runs_jsonl, "".join(line + "\n" for line in lines))
         atomic_write_csv(self.per_class_csv, per_class_frame(records))
         return len(records)
+
+    # ---------------------------------------------------------------- datasets a run skipped
+    skipped_json = property(lambda self: self.path("skipped.json"))
+
+    def skipped(self) -> dict[str, str]:
+        """The datasets ``lossbench run --skip-unbuildable`` could not build: name -> why."""
+        return dict(self.read_json(self.skipped_json, default={}))
+
+    def write_skipped(self, checked: list[str], skipped: dict[str, str]) -> None:
+        """Record a run's skipped datasets (name -> why). Of the datasets the run ``checked``,
+        one that was built leaves the file; those of earlier runs that it did not check stay;
+        no file when none is left."""
+        kept = {name: why for name, why in self.skipped().items() if name not in checked}
+        kept.update(skipped)
+        if kept:
+            atomic_write_json(self.skipped_json, kept)
+        elif self.skipped_json.is_file():
+            self.skipped_json.unlink()
+
+
+def _replicate(path: Path) -> int | None:
+    """The replicate of ``trials/<d>/<l>/r<r>.{csv,json}`` from its name (None: not a number)."""
+    digits = path.stem[1:]
+    return int(digits) if digits.isdigit() else None
+
+
+_PER_CLASS = ("precision", "recall", "f1", "support", "group")
+
+
+def run_problem(record: Any) -> str | None:
+    """What makes ``record`` not a whole run record (None: nothing): the keys the report reads,
+    with their types, and per-class lists of one entry per class."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    for key, kind in (("dataset", str), ("loss", str), ("seed", int), ("status", str),
+                      ("replicate", int)):
+        value = record.get(key, 0 if key == "replicate" else None)
+        if isinstance(value, bool) or not isinstance(value, kind):
+            return f"no {'whole number' if kind is int else 'text'} {key!r}"
+    test = record.get("test")
+    if not test:
+        return None
+    names, counts = record.get("class_names"), record.get("train_counts")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        return "no list of class names"
+    size = len(names)
+    if not _numbers(counts, size, whole=True):
+        return f"train_counts is not {size} whole numbers"
+    if not isinstance(test, dict) or not isinstance(test.get("summary"), dict) \
+            or not isinstance(test.get("per_class"), dict):
+        return "its test scores have no summary or per-class table"
+    if not all(value is None or _number(value) for value in test["summary"].values()):
+        return "its test summary holds a value that is not a number"
+    per_class = test["per_class"]
+    for key in _PER_CLASS:
+        values = per_class.get(key)
+        if key == "group":
+            fine = isinstance(values, list) and len(values) == size \
+                and all(isinstance(v, str) for v in values)
+        else:
+            fine = _numbers(values, size, whole=key == "support", missing=key != "support")
+        if not fine:
+            return f"per_class.{key} is not {size} {'whole numbers' if key == 'support' else 'values'}"
+    confusion = test.get("confusion")
+    if confusion is not None and not (isinstance(confusion, list) and len(confusion) == size
+                                      and all(_numbers(row, size) for row in confusion)):
+        return f"its confusion matrix is not {size} x {size} numbers"
+    calibration = test.get("calibration")
+    if calibration is not None and not (
+            isinstance(calibration, dict) and all(isinstance(v, list) for v in calibration.values())
+            and len({len(v) for v in calibration.values()}) <= 1
+            and all(_numbers(v, len(v)) for v in calibration.values())):
+        return "its calibration bins are not lists of numbers of one length"
+    return None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def _numbers(values: Any, size: int, whole: bool = False, missing: bool = False) -> bool:
+    """``values`` is a list of ``size`` finite numbers (whole ones if ``whole``; None allowed if
+    ``missing``: NaN is stored as null)."""
+    return isinstance(values, list) and len(values) == size and all(
+        (missing and value is None)
+        or (_number(value) and (not whole or float(value).is_integer())) for value in values)
 
 
 def per_class_frame(records: list[dict]) -> pd.DataFrame:
