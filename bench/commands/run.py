@@ -61,6 +61,11 @@ def register(subparsers) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override the suite's epochs")
     parser.add_argument("--seeds", type=int, default=None,
                         help="override the suite's final runs per replicate")
+    parser.add_argument("--skip-unbuildable", action="store_true",
+                        help="when a dataset of the suite cannot be built (a missing data "
+                             "root, a profile that leaves a class with no train rows), run the "
+                             "others and list the skipped ones with the reason in the report "
+                             "(default: stop before any training, naming the dataset)")
     parser.add_argument("--no-progress", action="store_true", help="no progress display")
     parser.add_argument("--no-report", action="store_true", help="store results, skip the report")
     parser.set_defaults(func=_run)
@@ -89,12 +94,29 @@ def default_workers(device: str) -> int:
 WORKERS_ENV = "LOSSBENCH_WORKERS"
 
 
+def check_budget_flags(args: argparse.Namespace) -> None:
+    """``--replicates``, ``--trials``, ``--epochs`` and ``--seeds`` inside the budget's limits,
+    the message naming the flag as typed (not the suite key it overrides)."""
+    import dataclasses
+
+    from lossbench.config.schema import Budget  # torch-free
+
+    limits = {f.name: f.metadata for f in dataclasses.fields(Budget)}
+    for name in ("replicates", "trials", "epochs", "seeds"):
+        value, low, high = getattr(args, name), limits[name]["min"], limits[name]["max"]
+        if value is not None and value < low:
+            raise UserError(f"--{name} must be at least {low}, got {value}")
+        if value is not None and value > high:
+            raise UserError(f"--{name} must be at most {high}, got {value}")
+
+
 def _split(text: str | None) -> list[str] | None:
     return [name.strip() for name in text.split(",")] if text else None
 
 
 def _run(args: argparse.Namespace) -> int:
     check_workers(args.workers)  # first: loading a suite imports torch (its losses checked)
+    check_budget_flags(args)
     from lossbench.config.suite import load_suite
 
     overrides = {"root": args.root} if args.root is not None else {}
@@ -111,6 +133,7 @@ def _run(args: argparse.Namespace) -> int:
                          workers=workers, worker_argv=_helper_argv(args),
                          tune_only=args.tune_only, heartbeat_interval=args.heartbeat_interval,
                          grace_period=args.grace_period,
+                         skip_unbuildable=args.skip_unbuildable,
                          share=Share.parse(args.share) if args.share else Share())
     root = run_suite(suite, options)
     if args.share:

@@ -119,11 +119,11 @@ def run(args: argparse.Namespace) -> int:
     rounds = args.rounds if args.rounds is not None else (
         HARNESS_ROUNDS if args.harness else DEFAULT_ROUNDS)
     if rounds < 3:
-        raise UserError(f"--rounds must be at least 3 (a median needs them); got {rounds}")
+        raise UserError(f"--rounds must be at least 3 (a median needs them), got {rounds}")
     if not args.block_ms > 0:
-        raise UserError(f"--block-ms must be positive; got {args.block_ms}")
+        raise UserError(f"--block-ms must be positive, got {args.block_ms}")
     if args.epochs is not None and args.epochs < 1:
-        raise UserError(f"--epochs must be at least 1; got {args.epochs}")
+        raise UserError(f"--epochs must be at least 1, got {args.epochs}")
     set_threads(args.threads)
     for device in devices:
         if args.harness:

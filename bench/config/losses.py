@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lossbench.errors import UserError, unknown_name
+from lossbench.errors import UserError, nearest, unknown_name
 
 BASELINES = ("ce+posthoc", "ce+balanced_sampling")
 """The protocol's baselines (rows of every table, never losses of the registry):
@@ -36,7 +36,7 @@ def resolve_losses(value: Any) -> list[str]:
         raise UserError(f"losses must be \"all\" or a non-empty list of loss names, got {value!r}")
     for name in value:
         if name not in names:
-            raise unknown_name("loss in losses:", name, names)
+            raise unknown_name("loss", name, names)
     if len(set(value)) != len(value):
         raise UserError(f"losses lists a name twice: {value!r}")
     return list(value)
@@ -54,7 +54,9 @@ def check_fixed_params(name: str, fixed: dict) -> None:
     params = dict(info(name).params)
     for key in fixed:
         if key not in params:
-            raise unknown_name(f"parameter in loss_params.{name}:", key, params)
+            raise UserError(f"unknown parameter {key!r} of loss {name!r} in "
+                            f"[loss_params.{name}]{nearest(key, params)}; allowed: "
+                            f"{', '.join(sorted(params)) or 'none'}")
 
 
 def tuned_space(name: str, fixed: dict) -> dict[str, Any]:
@@ -84,7 +86,7 @@ def resolve_baselines(value: Any, losses: list[str]) -> list[str]:
                         f"got {value!r}")
     for name in value:
         if name not in BASELINES:
-            raise unknown_name("baseline in baselines:", name, BASELINES)
+            raise unknown_name("baseline", name, BASELINES)
     if value and "ce" not in losses:
         raise UserError(f"baselines {value!r} need cross-entropy ('ce') among the losses")
     return [name for name in BASELINES if name in value]

@@ -1,7 +1,8 @@
 """``lossbench run``: a whole suite, from data to report, resumable at every stage.
 
 First a preflight: every dataset of the suite is built (replicate 0) and every loss constructed
-for it, so a dataset that cannot be built stops the run before any training, with its name.
+for it, so a dataset that cannot be built stops the run before any training, with its name
+(``--skip-unbuildable``: the others run, and the report says which was skipped and why).
 Then for each dataset and each replicate r: prepare replicate r's data (its resampled train pool,
 validation split and, where the source has none of its own, test split), tune every loss and
 trained baseline in a study of its own (a study that holds the budget's trials runs nothing),
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,9 @@ class RunOptions:
     worker on another machine; one ``lossbench run`` without it finishes the suite)."""
     heartbeat_interval: int = HEARTBEAT_INTERVAL
     grace_period: int = GRACE_PERIOD
+    skip_unbuildable: bool = False
+    """Run the datasets that can be built and record the others, with the reason, for the
+    report (``ResultStore.write_skipped``), instead of stopping before any training."""
 
 
 def plans_for(suite: Suite, entry: DatasetEntry, data: TrainValData,
@@ -107,11 +111,13 @@ def replicate_data(suite: Suite, entry: DatasetEntry, replicate: int,
     return load_prepared(entry, budget.data_seed, cache_dir)
 
 
-def preflight(suite: Suite, cache_dir: Path | None) -> None:
+def preflight(suite: Suite, cache_dir: Path | None, skip: bool = False) -> dict[str, str]:
     """Build every dataset (replicate 0) and every loss for it before anything trains; the
-    error names the dataset."""
+    error names the dataset. With ``skip`` (``--skip-unbuildable``) a dataset that cannot be
+    built is left out instead: returns {dataset: why} of those (an error when none is left)."""
     from lossbench.losses import build_loss
 
+    skipped: dict[str, str] = {}
     for entry in suite.datasets:
         try:
             prepared = replicate_data(suite, entry, 0, cache_dir)
@@ -121,7 +127,20 @@ def preflight(suite: Suite, cache_dir: Path | None) -> None:
                 build_loss(loss.registry_name, num_classes=len(counts), class_counts=counts,
                            **params)
         except UserError as error:
-            raise UserError(f"dataset {entry.name!r} cannot be built: {error}") from None
+            if not skip:
+                raise UserError(f"dataset {entry.name!r} cannot be built: {error}") from None
+            skipped[entry.name] = str(error)
+    if skipped and len(skipped) == len(suite.datasets):
+        reasons = "; ".join(f"{name!r}: {why}" for name, why in skipped.items())
+        raise UserError(f"no dataset of suite {suite.name!r} can be built: {reasons}")
+    return skipped
+
+
+def without(suite: Suite, skipped: dict[str, str]) -> Suite:
+    """``suite`` less the datasets ``preflight`` skipped (itself when none was)."""
+    if not skipped:
+        return suite
+    return replace(suite, datasets=tuple(e for e in suite.datasets if e.name not in skipped))
 
 
 def tune_all(plans: list[StudyPlan], data: TrainValData, session: Session,
@@ -264,8 +283,10 @@ def run_suite(suite: Suite, options: RunOptions) -> Path:
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     suite = suite.for_device(resolve_device(options.device).type)
     helper = options.share.index > 0  # a helper: its share only, nothing the parent writes
-    if not helper:
-        preflight(suite, options.cache_dir)
+    skipped = {} if helper else preflight(suite, options.cache_dir, options.skip_unbuildable)
+    for name, why in skipped.items():
+        print(f"lossbench: skipping dataset {name!r}, it cannot be built: {why}", file=sys.stderr)
+    listed, suite = suite, without(suite, skipped)  # the suite as stored; the datasets that run
     session = open_session(device=options.device, threads=options.threads,
                            cpu_threads=suite.cpu_threads, workers=options.workers,
                            storage=options.storage, results=options.out or Path("results")
@@ -279,12 +300,14 @@ def run_suite(suite: Suite, options: RunOptions) -> Path:
         progress.note(f"{options.workers} worker processes, each with its share of the studies; "
                       "this display counts this process's share")
     problems: list[str] = []
-    argvs = [[*options.worker_argv, "--share", f"{index}/{options.workers}"]
+    only = ["--datasets", ",".join(e.name for e in suite.datasets)] if skipped else []
+    argvs = [[*options.worker_argv, *only, "--share", f"{index}/{options.workers}"]
              for index in range(1, options.workers)] if not helper else []
     try:
         with helpers(argvs, session.storage_url, problems):
             if not options.tune_only and not helper:
-                write_suite(session.store, suite, session.device.type)
+                write_suite(session.store, listed, session.device.type)
+                session.store.write_skipped([e.name for e in listed.datasets], skipped)
             for entry in suite.datasets:
                 run_dataset(suite, entry, session, options, progress, share)
     finally:

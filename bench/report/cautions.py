@@ -19,6 +19,7 @@ import statistics
 
 import pandas as pd
 from lossbench.report.load import Results
+from lossbench.report.tables import plural
 
 CHANCE_FACTOR = 1.5
 MIN_VAL_ROWS = 20
@@ -73,7 +74,7 @@ def neutral_cautions(results: Results, dataset: str) -> list[str]:
             median = statistics.median(values)
             if abs(median - point) <= NEAR * (high - low):
                 found.append(f"{loss}'s tuned {name} = {median:.3g} (median over "
-                             f"{len(values)} replicates, searched in [{low:g}, {high:g}]) makes "
+                             f"{plural(len(values), 'replicate', 'replicates')}, searched in [{low:g}, {high:g}]) makes "
                              f"it nearly {becomes}")
     return found
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from lossbench.report.figures import plt, save, sns
 from lossbench.report.load import BASELINE
+from lossbench.report.tables import fmt_signed
 
 CELL_W = 0.55
 """Inches a class column of the per-class heat map takes (room for an annotation like +0.12)."""
@@ -82,7 +83,9 @@ def per_class_heatmap_figure(wide: pd.DataFrame, losses: list[str], title: str) 
     if delta is not None:
         axis = axes[1][0]
         low, high = symmetric_limits(delta.to_numpy(dtype=float))
-        sns.heatmap(delta, annot=annotate, fmt="+.2f", vmin=low, vmax=high,  # 0 mid-scale
+        text = (np.vectorize(lambda v: fmt_signed(v, 2))(delta.to_numpy(dtype=float))
+                if annotate else False)  # a zero difference reads +0.00, never -0.00
+        sns.heatmap(delta, annot=text, fmt="", vmin=low, vmax=high,  # 0 mid-scale
                     cmap="RdBu", cbar_kws={"label": "Δ F1"}, ax=axis, annot_kws={"fontsize": 7})
         axis.set_title(f"F1 minus cross-entropy's (blue: better, red: worse; scale ±{high:.2f})")
         axis.set_ylabel("loss")

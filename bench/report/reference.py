@@ -16,6 +16,7 @@ from __future__ import annotations
 import pandas as pd
 from lossbench.report.document import Document
 from lossbench.report.load import Results
+from lossbench.report.tables import fmt_signed
 from lossbench.report.verdict import verdict_record
 from lossbench.store import ResultStore, safe_name
 
@@ -27,7 +28,7 @@ def _overlap(a: list, b: list) -> bool | None:
 
 
 def _interval(bounds: list) -> str:
-    return "n/a" if None in bounds else f"[{bounds[0]:+.3f}, {bounds[1]:+.3f}]"
+    return "n/a" if None in bounds else f"[{fmt_signed(bounds[0])}, {fmt_signed(bounds[1])}]"
 
 
 def same_choice(here: dict, there: dict) -> bool:

@@ -209,11 +209,29 @@ def _number(value) -> str:
     return str(value)
 
 
+ZERO = 1e-9
+"""Below this a difference is zero (float noise of equal scores): ``+0.000``, never ``-0.000``."""
+
+
+def fmt_signed(value: float, digits: int = 3) -> str:
+    """``+0.021``, ``-0.004``; a zero difference (within ``ZERO``, e.g. ce+posthoc with τ = 0
+    against cross-entropy) reads ``+0.000``, never ``-0.000``. A small nonzero value keeps its
+    sign (``-0.00`` for -0.004 at two digits: below zero, as the interval says)."""
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    return f"{0.0 if abs(value) < ZERO else float(value):+.{digits}f}"
+
+
+def plural(n: int, one: str, many: str) -> str:
+    """``1 loss``, ``12 losses``."""
+    return f"{n} {one if n == 1 else many}"
+
+
 def fmt_interval(mean: float, low: float, high: float, signed: bool = False) -> str:
     """``0.812 ± 0.013`` (or ``+0.021 ± 0.015``); the half width is omitted when undefined."""
     if mean is None or not np.isfinite(mean):
         return "n/a"
-    text = f"{mean:+.3f}" if signed else f"{mean:.3f}"
+    text = fmt_signed(mean) if signed else f"{mean:.3f}"
     if low is not None and np.isfinite(low) and np.isfinite(high):
         text += f" ± {(high - low) / 2:.3f}"
     return text

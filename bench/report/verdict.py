@@ -16,7 +16,13 @@ import pandas as pd
 from lossbench.evaluation.stats import MIN_REPLICATES, ROPE, compare_to_baseline, tied_with
 from lossbench.report.cautions import cautions
 from lossbench.report.load import BASELINE, Results
-from lossbench.report.tables import class_differences, fmt_interval, fmt_p, replicate_values
+from lossbench.report.tables import (
+    class_differences,
+    fmt_interval,
+    fmt_p,
+    fmt_signed,
+    replicate_values,
+)
 
 LISTED = 4
 
@@ -46,8 +52,9 @@ def class_movement(results: Results, dataset: str, loss: str) -> str:
         return "no class's F1 interval against cross-entropy excludes 0."
 
     def listed(frame: pd.DataFrame) -> str:
-        return ", ".join(f"{r.class_name} ({r.train_count} train, {r.delta_f1:+.2f} "
-                         f"[{r.delta_low:+.2f}, {r.delta_high:+.2f}])" for r in frame.itertuples())
+        return ", ".join(f"{r.class_name} ({r.train_count} train, {fmt_signed(r.delta_f1, 2)} "
+                         f"[{fmt_signed(r.delta_low, 2)}, {fmt_signed(r.delta_high, 2)}])"
+                         for r in frame.itertuples())
 
     gains = sure[sure.delta_f1 > 0].sort_values("delta_f1", ascending=False).head(LISTED)
     losses = sure[sure.delta_f1 < 0].sort_values("delta_f1").head(LISTED)
@@ -66,8 +73,9 @@ def _score(row: pd.Series) -> str:
 
 def _difference(row: pd.Series) -> str:
     low, high = row.delta_low, row.delta_high
-    bounds = f" [{low:+.3f}, {high:+.3f}]" if np.isfinite(low) and np.isfinite(high) else ""
-    return f"{row.delta_vs_ce:+.3f}{bounds} ({_p('p', row.p_value)}, {_p('Holm', row.p_holm)})"
+    bounds = (f" [{fmt_signed(low)}, {fmt_signed(high)}]" if np.isfinite(low) and np.isfinite(high)
+              else "")
+    return f"{fmt_signed(row.delta_vs_ce)}{bounds} ({_p('p', row.p_value)}, {_p('Holm', row.p_holm)})"
 
 
 def _p(label: str, value: float) -> str:
@@ -124,7 +132,7 @@ def dataset_verdict(results: Results, dataset: str, summary: pd.DataFrame) -> st
         if len(names):
             text += (f" {category.capitalize()} than cross-entropy: " if category != "equivalent"
                      else " Equivalent to cross-entropy: ") + ", ".join(
-                f"{r.loss} ({r.delta_vs_ce:+.3f})" for r in names.itertuples()) + "."
+                f"{r.loss} ({fmt_signed(r.delta_vs_ce)})" for r in names.itertuples()) + "."
     text += _against_baselines(results, dataset, summary, best)
     if best != BASELINE:
         movement = class_movement(results, dataset, best)
@@ -150,10 +158,10 @@ def _against_baselines(results: Results, dataset: str, summary: pd.DataFrame,
             continue
         comparison = compare_to_baseline({baseline: values[baseline], best: values[best]},
                                          baseline, rope=rope)[0]
-        parts.append(f"{comparison.decision} than {baseline} ({comparison.mean:+.3f})"
+        parts.append(f"{comparison.decision} than {baseline} ({fmt_signed(comparison.mean)})"
                      if comparison.decision in ("better", "worse")
                      else f"{comparison.decision} {'to' if comparison.decision == 'equivalent' else 'against'} "
-                     f"{baseline} ({comparison.mean:+.3f})")
+                     f"{baseline} ({fmt_signed(comparison.mean)})")
     return f" {best}: {'; '.join(parts)}." if parts else ""
 
 
