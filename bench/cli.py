@@ -3,17 +3,26 @@
 Each sub-command lives in ``lossbench.commands.<name>`` and exposes ``register(subparsers)``, which
 adds its parser and sets ``func`` (called with the parsed arguments, returning an exit status).
 Bad input (``ValueError``, ``FileNotFoundError``, …) becomes one message and exit status 2.
+Ctrl-C and SIGTERM take one clean path: the exception unwinds (a trial under way is marked
+failed, ``--workers`` helpers are stopped and reaped), one line is printed and the status is
+128 + the signal (130, 143); a ``--workers`` helper stopped so prints nothing, its parent speaks
+for it (helpers ignore Ctrl-C: the parent stops them, ``lossbench.tuning.workers.spawn``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 from lossbench.redaction import hide_secrets
 
+HELPER_ENV = "LOSSBENCH_HELPER"  # as ``lossbench.tuning.workers`` sets it (not imported: torch)
 COMMANDS = ("run", "tune", "report", "timing", "losses", "datasets", "gpu_check")
 
 
@@ -32,7 +41,65 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt so that it unwinds the
+    same way (``except Exception`` handlers let it through, cleanups run)."""
+
+    signum = signal.SIGTERM
+
+
+_MAIN_PID = os.getpid()
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """Raise ``Terminated``. A helper raises it once and ignores what follows (a supervisor's
+    SIGTERM to the process group, then its parent's): a second one would land in the cleanup the
+    first started; its parent kills it if that cleanup hangs."""
+    if os.getpid() != _MAIN_PID:  # a forked child (the report's figure pool): die as by default
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    if os.environ.get(HELPER_ENV):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated("SIGTERM")  # a trial it stops records "Terminated: SIGTERM"
+
+
+def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()  # where signal.signal works
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command and return its exit status. SIGTERM becomes ``Terminated`` unless whoever
+    started us ignores it or handles it already."""
+    handle = _on_main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    previous = signal.signal(signal.SIGTERM, _terminated) if handle else None
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as error:
+        with _signals_ignored():  # a second Ctrl-C must not turn the one line into a traceback
+            if not os.environ.get(HELPER_ENV):
+                print("lossbench: interrupted; finished work is kept and a rerun resumes",
+                      file=sys.stderr)
+        return 128 + getattr(error, "signum", signal.SIGINT)
+    finally:
+        if previous is not None:  # a caller in this process (a test) gets its handler back
+            signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """Ctrl-C and SIGTERM ignored in the block (this process is on its way out)."""
+    signals = (signal.SIGINT, signal.SIGTERM) if _on_main_thread() else ()
+    previous = [signal.signal(signum, signal.SIG_IGN) for signum in signals]
+    try:
+        yield
+    finally:
+        for signum, handler in zip(signals, previous):
+            if handler is not None:  # None: set outside Python, not restorable
+                signal.signal(signum, handler)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -49,9 +116,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lossbench: error: {hide_secrets(str(error.strerror or error))}{where}",
               file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("lossbench: interrupted; finished work is kept and a rerun resumes", file=sys.stderr)
-        return 130
     return int(status or 0)
 
 

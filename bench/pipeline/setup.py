@@ -28,7 +28,7 @@ from lossbench.store import ResultStore
 from lossbench.tuning.storage import open_storage
 from lossbench.tuning.study import FINISHED, open_study, quiet_optuna
 from lossbench.tuning.trials import run_trials
-from lossbench.tuning.workers import STORAGE_ENV, spawn, wait_all
+from lossbench.tuning.workers import STORAGE_ENV, spawn, stop_all, wait_all
 
 MAX_WORKERS = 256
 
@@ -71,18 +71,17 @@ def open_session(*, device: str, threads: int | None, cpu_threads: int | None, w
 @contextlib.contextmanager
 def helpers(argvs: list[list[str]], storage_url: str,
             problems: list[str]) -> Iterator[None]:
-    """Run a helper process of ``lossbench argv`` for each of ``argvs`` beside the block; when
-    the block fails they are terminated; they are always waited for, and each one that did not
-    exit 0 adds a line to ``problems``."""
+    """Run a helper process of ``lossbench argv`` for each of ``argvs`` beside the block, then
+    wait for them; each one that did not exit 0 adds a line to ``problems``. When the block or
+    the wait fails (an error, Ctrl-C, SIGTERM: the parent is often waiting here when the signal
+    comes) they are stopped and reaped before the exception goes on: none is left running."""
     processes = spawn(argvs, storage_url) if argvs else []
     try:
         yield
-    except BaseException:
-        for process in processes:  # this worker failed: do not leave its helpers behind
-            process.terminate()
-        raise
-    finally:
         problems.extend(wait_all(processes))
+    except BaseException:
+        stop_all(processes)
+        raise
 
 
 def helper_argv(command: list[str], flags: dict[str, Any]) -> list[str]:

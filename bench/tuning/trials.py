@@ -3,8 +3,11 @@ number of workers run on one study until it holds exactly the target of finished
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -81,11 +84,12 @@ def _finished_or_ahead(trials: list[optuna.trial.FrozenTrial], number: int) -> i
 
 class _QuietSurplus(logging.Filter):
     """Optuna logs every failed trial with its traceback, then "Trial N failed with value None";
-    a surplus trial is no failure, and the second line adds nothing to the first (the trials
-    table keeps every failure's reason)."""
+    a surplus trial is no failure, a trial stopped by Ctrl-C or SIGTERM (a KeyboardInterrupt) is
+    reported by the command's one "interrupted" line, and the second line adds nothing to the
+    first (the trials table keeps every failure's reason)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], SurplusTrial):
+        if record.exc_info and isinstance(record.exc_info[1], (SurplusTrial, KeyboardInterrupt)):
             return False
         return not str(record.msg).endswith("failed with value None.")
 
@@ -147,7 +151,8 @@ def run_trials(study: optuna.Study, plan: StudyPlan, data: TrainValData, device:
             storage.without_constant_liar(study.sampler)
         outcome.clear()
         try:
-            study.optimize(guarded, n_trials=1, catch=(SurplusTrial,))
+            with _signals_held_until_claimed(outcome):
+                study.optimize(guarded, n_trials=1, catch=(SurplusTrial,))
         except Exception as error:
             failure = storage_errors.failure_in(error)
             if failure is not None:  # Optuna may raise another error while handling it
@@ -178,6 +183,7 @@ def _guarded(objective, study: optuna.Study, target: int, worker: dict,
     def guarded(trial: optuna.Trial) -> float:
         outcome["trial_id"] = storage.trial_id(trial)
         trial.set_user_attr(workers.WORKER_ATTR, worker)
+        outcome.pop("release", lambda: None)()  # claimed: a held Ctrl-C/SIGTERM may act now
         trials = storage.trials_of_this_trial(study)  # the one read of the study in a trial
         if _finished_or_ahead(trials, trial.number) >= target:
             outcome["surplus"] = True
@@ -202,6 +208,44 @@ def _guarded(objective, study: optuna.Study, target: int, worker: dict,
 
 
     return guarded
+
+
+@contextlib.contextmanager
+def _signals_held_until_claimed(outcome: dict):
+    """Hold Ctrl-C and SIGTERM from before Optuna creates the trial until the trial records its
+    worker (``outcome["release"]``, called by the guarded objective) or the block ends; a signal
+    that came meanwhile then acts. Without this, a signal during ``study.ask`` (the sampler fits
+    there) leaves a RUNNING trial that names no worker, which a rerun can only fail after the
+    grace period; after the claim, Optuna fails the interrupted trial itself and a rerun
+    retries it at once. Main thread only (where Python runs signal handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    signums = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.getsignal(signum) for signum in signums}
+
+    def hold(signum: int, frame: object) -> None:
+        pending.append(signum)
+
+    def release() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in pending[:1]:  # the first one is the one to answer
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, None)  # Python's SIGINT handler or lossbench's SIGTERM one: raises
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
+
+    for signum in signums:
+        if previous[signum] not in (signal.SIG_IGN, None):
+            signal.signal(signum, hold)
+    outcome["release"] = release
+    try:
+        yield
+    finally:
+        outcome.pop("release", lambda: None)()
 
 
 def _failed_by_others(study: optuna.Study, outcome: dict) -> bool:

@@ -10,15 +10,22 @@ worker claimed within the grace period (its process died the instant after creat
 failed the same way on any storage.
 
 ``spawn`` starts extra worker processes (``lossbench tune --workers``: each joins the same study;
-``lossbench run --workers``: each takes its share of the suite's studies).
+``lossbench run --workers``: each takes its share of the suite's studies); ``stop_all`` ends them
+when their parent stops early (an error, Ctrl-C, SIGTERM), so none runs on orphaned to the end
+of the suite.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +35,11 @@ from lossbench.tuning import storage
 from optuna.trial import TrialState
 
 WORKER_ATTR = "worker"
+HELPER_ENV = "LOSSBENCH_HELPER"
+"""Set in a helper's environment: a helper stopped by SIGTERM exits without a line (its parent
+prints the one line the user sees) and ignores a second SIGTERM (``lossbench.cli``)."""
+STOP_SECONDS = 10.0
+"""How long stopped helpers get to end their trial cleanly before they are killed."""
 STORAGE_ENV = "LOSSBENCH_STORAGE"
 """Environment variable holding the storage URL: how the parent hands it to its workers (a
 password never shows in ``ps``), and a default for ``--storage`` that keeps it out of shell
@@ -129,10 +141,67 @@ def fail_dead_trials(study: optuna.Study, retry, unclaimed_after: float,
 
 def spawn(argvs: list[list[str]], storage_url: str) -> list[subprocess.Popen]:
     """Start one process of ``lossbench argv`` for each of ``argvs``; the storage URL goes by
-    environment."""
-    env = {**os.environ, STORAGE_ENV: storage_url}
-    return [subprocess.Popen([sys.executable, "-m", "lossbench.cli", *argv], env=env,
-                             stdin=subprocess.DEVNULL) for argv in argvs]
+    environment. Interrupted half-way, it stops those already started.
+
+    Helpers start with SIGINT ignored (kept across exec; Python then raises no KeyboardInterrupt
+    in them): Ctrl-C at a terminal reaches the whole process group, and the parent alone answers
+    it, stopping its helpers with SIGTERM, so that one line is printed and no helper is caught
+    in its startup. SIGTERM of a whole process group still reaches them."""
+    env = {**os.environ, STORAGE_ENV: storage_url, HELPER_ENV: "1"}
+    processes: list[subprocess.Popen] = []
+    try:
+        with _sigint_ignored():
+            for argv in argvs:
+                processes.append(subprocess.Popen(
+                    [sys.executable, "-m", "lossbench.cli", *argv], env=env,
+                    stdin=subprocess.DEVNULL))
+    except BaseException:
+        stop_all(processes)
+        raise
+    return processes
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored by the processes started in the block; here a Ctrl-C meanwhile is blocked
+    on this thread, so mostly held back rather than lost (Linux keeps a blocked signal pending)."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        with _ignored(signal.SIGINT):
+            yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def stop_all(processes: list[subprocess.Popen], seconds: float = STOP_SECONDS) -> None:
+    """SIGTERM every process still running, wait for all of them together at most ``seconds``,
+    then SIGKILL the rest and reap them. SIGINT and SIGTERM are ignored meanwhile: this process is
+    stopping already, and a second Ctrl-C must not cut the reaping short and leave helpers behind
+    (blocking them would not do: another thread, torch's, may take the signal)."""
+    with _ignored(signal.SIGINT, signal.SIGTERM):
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + seconds
+        for process in processes:
+            try:
+                process.wait(max(deadline - time.monotonic(), 0.0))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextlib.contextmanager
+def _ignored(*signums: int) -> Iterator[None]:
+    """``signums`` ignored in the block (Python handles signals on the main thread only)."""
+    signums = signums if threading.current_thread() is threading.main_thread() else ()
+    previous = [signal.signal(signum, signal.SIG_IGN) for signum in signums]
+    try:
+        yield
+    finally:
+        for signum, handler in zip(signums, previous):
+            if handler is not None:  # None: set outside Python, not restorable
+                signal.signal(signum, handler)
 
 
 def wait_all(processes: list[subprocess.Popen]) -> list[str]:
