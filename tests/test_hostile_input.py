@@ -61,11 +61,11 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("budget, expected", [
-    ("epochs = 1e12", "budget.epochs must be a integer, got 1000000000000.0"),
+    ("epochs = 1e12", "budget.epochs must be an integer, got 1000000000000.0"),
     ("epochs = 1_000_000_000_000", "budget.epochs must be at most 10000"),
     ("trials = -3", "budget.trials must be at least 1, got -3"),
-    ("batch_size = \"ten\"", "budget.batch_size must be a integer, got 'ten'"),
-    ("trials = 1\nepochs = nan", "budget.epochs must be a integer, got nan"),
+    ("batch_size = \"ten\"", "budget.batch_size must be an integer, got 'ten'"),
+    ("trials = 1\nepochs = nan", "budget.epochs must be an integer, got nan"),
     ("epochs = 2\nepochs = 3", "is not valid TOML"),
 ])
 def test_a_suite_with_absurd_numbers_is_refused(stored, tmp_path, capsys, budget, expected):

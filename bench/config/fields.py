@@ -33,6 +33,11 @@ def _type_name(value: Any) -> str:
     )
 
 
+def _a(noun: str) -> str:
+    """``noun`` with its article: "an integer", "a number"."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def _check_scalar(value: Any, expected: type, key: str) -> Any:
     """``value`` as ``expected`` (an int is accepted for a float), or a UserError naming ``key``."""
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
@@ -41,10 +46,11 @@ def _check_scalar(value: Any, expected: type, key: str) -> Any:
         raise UserError(f"{key} must be true or false, got {shown(value)} "
                         f"({_type_name(value)})")
     if expected in (int, float) and isinstance(value, bool):
-        raise UserError(f"{key} must be a {_type_name(expected())}, got {shown(value)}")
+        raise UserError(f"{key} must be {_a(_type_name(expected()))}, got {shown(value)}")
     if not isinstance(value, expected):
         raise UserError(
-            f"{key} must be a {_type_name(expected())}, got {shown(value)} ({_type_name(value)})"
+            f"{key} must be {_a(_type_name(expected()))}, got {shown(value)} "
+            f"({_type_name(value)})"
         )
     return value
 

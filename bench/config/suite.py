@@ -322,7 +322,9 @@ def _parse_losses(value: Any, loss_params: Any) -> tuple[LossEntry, ...]:
     names = resolve_losses(value)
     for name in loss_params:
         if name not in names:
-            raise unknown_name("loss in [loss_params] (not in this suite's losses):", name, names)
+            raise UserError(f"[loss_params] names {shown(name)}, which is not one of this "
+                            f"suite's losses{nearest(name, names)}; the suite's losses: "
+                            f"{', '.join(names)}")
     entries = []
     for name in names:
         fixed = loss_params.get(name, {})

@@ -259,18 +259,18 @@ def decide(diff, rope: float = ROPE, p_adjusted: float = math.nan, alpha: float 
                                    f"(fewer than {min_replicates}): run more replicates")
     if not math.isfinite(sd) or _no_spread(sd, mean):
         return Decision(UNDECIDED, f"zero variance of the differences over {n} replicates "
-                                   f"(all {mean:+.4f}): no test is possible")
+                                   f"(all {_signed(mean)}): no test is possible")
     p_eq = _tost_from_summary(mean, sd, n, rope) if _is_interval(diff) \
         else tost_p_value(diff, rope)
     if p_eq < alpha:
-        return Decision(EQUIVALENT, f"mean difference {mean:+.4f} within the ROPE ±{rope:g} "
+        return Decision(EQUIVALENT, f"mean difference {_signed(mean)} within the ROPE ±{rope:g} "
                                     f"(TOST p = {p_eq:.3g} < {alpha:g}, {n} replicates)", p_eq)
     if math.isfinite(p_adjusted) and p_adjusted < alpha and mean != 0:
         category = BETTER if mean > 0 else WORSE
-        return Decision(category, f"mean difference {mean:+.4f}, Holm-adjusted p = "
+        return Decision(category, f"mean difference {_signed(mean)}, Holm-adjusted p = "
                                   f"{p_adjusted:.3g} < {alpha:g} ({n} replicates)", p_eq)
     p_text = f"{p_adjusted:.3g}" if math.isfinite(p_adjusted) else "n/a"
-    return Decision(UNDECIDED, f"mean difference {mean:+.4f}: not significant (Holm-adjusted p = "
+    return Decision(UNDECIDED, f"mean difference {_signed(mean)}: not significant (Holm-adjusted p = "
                                f"{p_text}) and not within the ROPE ±{rope:g} (TOST p = "
                                f"{p_eq:.3g}); run more replicates", p_eq)
 
@@ -335,3 +335,10 @@ def tied_with(values: Mapping[str, object], best: str, alpha: float = ALPHA,
     adjusted = holm([_paired_p(a, b) for a, b in pairs])
     return sorted(name for name, (a, _), p in zip(names, pairs, adjusted)
                   if len(a) < min_replicates or not p < alpha)
+
+
+def _signed(value: float) -> str:
+    """``value`` with its sign at 4 decimals; a value that rounds to zero reads +0.0000, never
+    -0.0000."""
+    text = f"{value:+.4f}"
+    return "+0.0000" if text == "-0.0000" else text
