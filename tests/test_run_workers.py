@@ -87,3 +87,15 @@ def test_a_failed_helpers_share_is_finished_by_the_parent(tmp_path, monkeypatch,
     err = capsys.readouterr().err
     assert "worker process 100 exited with 1" in err
     assert "finishing the helpers' unfinished studies here" in err
+
+
+def test_processes_on_a_cpu_share_its_cores(monkeypatch):
+    """N worker processes get the cores divided among them (at least one thread each), not one
+    OpenMP thread per core each (N times oversubscribed); a single process keeps torch's choice."""
+    import os
+
+    from lossbench.pipeline.setup import threads_per_process
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert threads_per_process(1) is None
+    assert [threads_per_process(n) for n in (2, 3, 4, 8, 16)] == [4, 2, 2, 1, 1]

@@ -54,18 +54,34 @@ def check_workers(workers: int) -> None:
 
 def open_session(*, device: str, threads: int | None, cpu_threads: int | None, workers: int,
                  storage: str | None, results: Path, heartbeat_interval: int,
-                 grace_period: int) -> Session:
+                 grace_period: int, processes: int | None = None) -> Session:
     """Device, threads, storage and results folder of one invocation (``cpu_threads``: the
-    suite's ``[cpu] threads``, used on a CPU unless ``threads`` says otherwise)."""
+    suite's ``[cpu] threads``, used on a CPU unless ``threads`` says otherwise; ``processes``:
+    how many lossbench processes of this invocation share the machine's cores, ``workers`` when
+    not given)."""
     resolved = resolve_device(device)
-    set_threads(threads if threads is not None
-                else (cpu_threads if resolved.type == "cpu" else None))
     check_workers(workers)
+    if threads is None and resolved.type == "cpu":
+        threads = cpu_threads if cpu_threads is not None \
+            else threads_per_process(processes or workers)
+    set_threads(threads)
     store = ResultStore(results)
     url = storage or os.environ.get(STORAGE_ENV) or store.studies_url()
     opened = open_storage(url, heartbeat_interval, grace_period)
     quiet_optuna()
     return Session(resolved, store, url, opened, grace_period)
+
+
+def threads_per_process(processes: int) -> int | None:
+    """Torch threads of each of ``processes`` CPU processes that share this machine: its cores
+    divided among them (at least one each); None (torch's own choice) for a single process.
+    Without this each process would start one OpenMP thread per core, and N processes would
+    oversubscribe the cores N times over: OpenMP threads spin while they wait for each other, and
+    a CIFAR-10-LT trial of two such workers on two cores ran ~10x slower than on one thread each."""
+    if processes <= 1:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // processes)
 
 
 @contextlib.contextmanager

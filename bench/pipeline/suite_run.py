@@ -291,7 +291,8 @@ def run_suite(suite: Suite, options: RunOptions) -> Path:
                            cpu_threads=suite.cpu_threads, workers=options.workers,
                            storage=options.storage, results=options.out or Path("results")
                            / suite.name, heartbeat_interval=options.heartbeat_interval,
-                           grace_period=options.grace_period)
+                           grace_period=options.grace_period,
+                           processes=options.share.count if helper else options.workers)
     if not options.tune_only:
         check_same_suite(session.store, suite)
     share = options.share if helper else Share(0, options.workers)

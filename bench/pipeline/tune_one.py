@@ -137,6 +137,10 @@ def tune_single(request: TuneRequest) -> dict:
     progress = Progress(max(target, before), enabled=request.progress)
     problems: list[str] = []
     try:
+        if request.threads is None and session.device.type == "cpu":  # helpers: this one's share
+            import torch
+
+            request = replace(request, threads=torch.get_num_threads())
         with helpers([worker_argv(request, study.study_name, target)] * count,
                      session.storage_url, problems):
             study, ran = tune_study(plan, data, session, target, progress, loss_name,
