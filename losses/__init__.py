@@ -10,27 +10,13 @@
 soft-F1, a batch-level loss, allows "mean" only (``loss_info(name).reductions``).
 """
 
-from . import plain
-from ._base import LossModule
+import importlib
+
+# Torch-free: the registry and its entries. The losses' code (torch) is imported on first use:
+# by ``build_loss``, by ``loss_info(name).module``/``.function``/``.plain``, and by the names
+# below (``from lossbench.losses import focal_loss``), which ``__getattr__`` loads (PEP 562).
+from . import _catalog  # noqa: F401  the registry's entries
 from ._registry import LossInfo, SearchParam, available_losses, build_loss, loss_info
-from .class_balanced import ClassBalancedLoss, class_balanced_loss
-from .cross_entropy import (
-                            CrossEntropyLoss,
-                            WeightedCrossEntropyLoss,
-                            cross_entropy_loss,
-                            weighted_ce_loss,
-)
-from .focal import FocalLoss, focal_loss
-from .label_smoothing import LabelSmoothingLoss, label_smoothing_loss
-from .ldam import LDAMLoss, ldam_loss
-from .poly import PolyLoss, poly_loss
-from .prior_adjusted import (
-                            BalancedSoftmaxLoss,
-                            LogitAdjustedLoss,
-                            balanced_softmax_loss,
-                            logit_adjusted_loss,
-)
-from .soft_f1 import SoftF1Loss, soft_f1_loss
 
 __all__ = [
                             "BalancedSoftmaxLoss",
@@ -61,3 +47,26 @@ __all__ = [
                             "soft_f1_loss",
                             "weighted_ce_loss",
 ]
+
+
+def _lazy_names() -> dict[str, str]:
+    """Public name -> the submodule defining it, for the names that import torch."""
+    names = {"LossModule": "_base", "plain": "plain"}
+    for name in available_losses():
+        info = loss_info(name)
+        names[info.class_name] = names[info.function_name] = info.implementation
+    return names
+
+
+def __getattr__(name: str):
+    where = _lazy_names().get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f"{__name__}.{where}")
+    value = module if name == where else getattr(module, name)
+    globals()[name] = value  # found at once from now on
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -6,15 +6,15 @@ Every check raises ``ValueError`` naming the received value and what is allowed.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Sequence
 
 import torch
 
+# The torch-free checks (parameter values: ``_values``, declared per loss in ``_catalog``),
+# here for the loss modules beside the tensor checks.
+from ._values import REDUCTIONS, check_num_classes, check_reduction  # noqa: F401
+
 Vector = Sequence[float] | torch.Tensor | None
-# How the per-sample losses are combined: "mean" (the default; the weighted mean Σ w_t ℓ / Σ w_t
-# where per-class ``weight`` is given), "sum" (Σ w_t ℓ) or "none" (the (N,) vector w_t ℓ).
-REDUCTIONS = ("mean", "sum", "none")
 
 
 def as_loss_dtype(logits: torch.Tensor) -> torch.Tensor:
@@ -124,47 +124,6 @@ def class_counts_vector(class_counts: Vector, num_classes: int, loss_name: str) 
             f"{num_classes} classes); got None"
         )
     return class_vector(class_counts, num_classes, "class_counts", positive=True)
-
-
-def check_range(name: str, value: float, low: float, high: float | None, *,
-                low_open: bool = False, high_open: bool = True) -> float:
-    """Check ``low <= value < high`` (bounds' openness as given) and return it as float."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number; got {value!r}") from None
-    too_low = number <= low if low_open else number < low
-    too_high = high is not None and (number >= high if high_open else number > high)
-    if too_low or too_high or math.isnan(number):
-        left = "(" if low_open else "["
-        right = "" if high is None else (f"{high})" if high_open else f"{high}]")
-        allowed = f"{left}{low}, {right or 'inf)'}"
-        raise ValueError(f"{name} must be in {allowed}; got {value!r}")
-    return number
-
-
-def check_choice(name: str, value: str, allowed: Sequence[str]) -> str:
-    if value not in allowed:
-        raise ValueError(
-            f"{name} must be one of {', '.join(repr(a) for a in allowed)}; got {value!r}"
-        )
-    return value
-
-
-def check_reduction(reduction: str, allowed: Sequence[str] = REDUCTIONS, why: str = "") -> str:
-    """Check ``reduction`` against ``allowed`` (``why`` explains a loss's shorter list)."""
-    if not isinstance(reduction, str) or reduction not in allowed:
-        raise ValueError(
-            f"reduction must be one of {', '.join(repr(a) for a in allowed)}; got "
-            f"{reduction!r}{why}"
-        )
-    return reduction
-
-
-def check_num_classes(num_classes: int) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2; got {num_classes!r}")
-    return num_classes
 
 
 def check_logit_columns(logits: torch.Tensor, num_classes: int) -> None:

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import torch
 
-from . import plain
 from ._base import LossModule, like, loss_entry, sample_scale
 from ._checks import (
-    check_choice,
     check_inputs,
-    check_range,
     check_reduction,
     class_counts_vector,
     class_vector,
 )
 from ._fused import cross_entropy_term, focal_term, reweighted_cross_entropy
-from ._registry import choice, register_loss, uniform
+from ._registry import implements, loss_info
 
-BASES = ("ce", "focal")
+INFO = loss_info("class_balanced")
 
 
 def effective_number_weights(class_counts: torch.Tensor, beta: float) -> torch.Tensor:
@@ -59,23 +56,15 @@ def class_balanced_loss(logits: torch.Tensor, target: torch.Tensor, class_counts
     check_inputs(logits, target)
     num_classes = logits.shape[1]
     counts = class_counts_vector(class_counts, num_classes, "class_balanced")
-    beta = check_range("beta", beta, 0.0, 1.0)
-    check_choice("base", base, BASES)
-    gamma = check_range("gamma", gamma, 0.0, None)
+    beta = INFO.check("beta", beta)
+    INFO.check("base", base)
+    gamma = INFO.check("gamma", gamma)
     reduction = check_reduction(reduction)
     return _class_balanced(logits, target, effective_number_weights(counts, beta), base, gamma,
                            class_vector(weight, num_classes, "weight"), reduction)
 
 
-@register_loss(
-    "class_balanced",
-    description="class-balanced (effective number) weights on focal or cross-entropy",
-    reference="Cui et al., Class-Balanced Loss Based on Effective Number of Samples, CVPR 2019",
-    function=class_balanced_loss,
-    plain=plain.class_balanced,
-    search_space={"beta": choice(0.9, 0.99, 0.999, 0.9999), "gamma": uniform(0.0, 3.0)},
-    needs_class_counts=True,
-)
+@implements("class_balanced")
 class ClassBalancedLoss(LossModule):
     """Module form of :func:`class_balanced_loss`; the class weights are a buffer."""
 
@@ -84,9 +73,9 @@ class ClassBalancedLoss(LossModule):
                  reduction: str = "mean") -> None:
         super().__init__(num_classes, weight, reduction)
         counts = class_counts_vector(class_counts, num_classes, "class_balanced")
-        self.beta = check_range("beta", beta, 0.0, 1.0)
-        self.base = check_choice("base", base, BASES)
-        self.gamma = check_range("gamma", gamma, 0.0, None)
+        self.beta = INFO.check("beta", beta)
+        self.base = INFO.check("base", base)
+        self.gamma = INFO.check("gamma", gamma)
         self.register_buffer("class_weights", effective_number_weights(counts, self.beta))
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import plain
 from ._base import LossModule, like, loss_entry
 from ._checks import (
     check_inputs,
-    check_range,
     check_reduction,
     class_counts_vector,
     class_vector,
 )
-from ._registry import register_loss, uniform
+from ._registry import implements, loss_info
+
+INFO = loss_info("weighted_ce")
 
 
 @loss_entry
@@ -70,7 +70,7 @@ def weighted_ce_loss(logits: torch.Tensor, target: torch.Tensor, class_counts,
     """
     check_inputs(logits, target)
     counts = class_counts_vector(class_counts, logits.shape[-1], "weighted_ce")
-    power = check_range("power", power, 0.0, None)
+    power = INFO.check("power", power)
     reduction = check_reduction(reduction)
     weights = inverse_frequency_weights(counts, power)
     if weight is not None:
@@ -78,14 +78,7 @@ def weighted_ce_loss(logits: torch.Tensor, target: torch.Tensor, class_counts,
     return _cross_entropy(logits, target, weights, reduction)
 
 
-@register_loss(
-    "ce",
-    description="cross-entropy (PyTorch's native kernel); the baseline",
-    reference="standard softmax cross-entropy",
-    function=cross_entropy_loss,
-    plain=plain.cross_entropy,
-    search_space={},
-)
+@implements("ce")
 class CrossEntropyLoss(LossModule):
     """Module form of :func:`cross_entropy_loss`."""
 
@@ -97,16 +90,7 @@ class CrossEntropyLoss(LossModule):
         return _cross_entropy(logits, target, self.cast("weight", logits), self.reduction)
 
 
-@register_loss(
-    "weighted_ce",
-    description="cross-entropy with class weights proportional to n_c^-power",
-    reference="Cui et al., Class-Balanced Loss Based on Effective Number of Samples, CVPR 2019 "
-    "(inverse-frequency re-weighting baseline)",
-    function=weighted_ce_loss,
-    plain=plain.weighted_ce,
-    search_space={"power": uniform(0.0, 1.0)},
-    needs_class_counts=True,
-)
+@implements("weighted_ce")
 class WeightedCrossEntropyLoss(LossModule):
     """Module form of :func:`weighted_ce_loss`; the class weights are a buffer."""
 
@@ -114,7 +98,7 @@ class WeightedCrossEntropyLoss(LossModule):
                  weight=None, reduction: str = "mean") -> None:
         super().__init__(num_classes, weight, reduction)
         counts = class_counts_vector(class_counts, num_classes, "weighted_ce")
-        self.power = check_range("power", power, 0.0, None)
+        self.power = INFO.check("power", power)
         weights = inverse_frequency_weights(counts, self.power)
         if self.weight is not None:
             weights = weights * self.weight

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from . import plain
 from ._base import LossModule, like, loss_entry, sample_scale
-from ._checks import check_inputs, check_range, check_reduction, class_vector
+from ._checks import check_inputs, check_reduction, class_vector
 from ._fused import focal_term, reweighted_cross_entropy
-from ._registry import register_loss, uniform
+from ._registry import implements, loss_info
+
+INFO = loss_info("focal")
 
 
 @loss_entry
@@ -50,28 +51,21 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, a
     tensor(0.1733)
     """
     check_inputs(logits, target)
-    gamma = check_range("gamma", gamma, 0.0, None)
+    gamma = INFO.check("gamma", gamma)
     reduction = check_reduction(reduction)
     num_classes = logits.shape[-1]
     return _focal(logits, target, gamma, class_vector(alpha, num_classes, "alpha"),
                   class_vector(weight, num_classes, "weight"), reduction)
 
 
-@register_loss(
-    "focal",
-    description="focal loss: cross-entropy scaled by (1 - p_t)^gamma, optional per-class alpha",
-    reference="Lin et al., Focal Loss for Dense Object Detection, ICCV 2017",
-    function=focal_loss,
-    plain=plain.focal,
-    search_space={"gamma": uniform(0.0, 5.0)},
-)
+@implements("focal")
 class FocalLoss(LossModule):
     """Module form of :func:`focal_loss`; ``alpha`` and ``weight`` are buffers."""
 
     def __init__(self, num_classes: int, *, gamma: float = 2.0, alpha=None, weight=None,
                  reduction: str = "mean") -> None:
         super().__init__(num_classes, weight, reduction)
-        self.gamma = check_range("gamma", gamma, 0.0, None)
+        self.gamma = INFO.check("gamma", gamma)
         self.register_buffer("alpha", class_vector(alpha, num_classes, "alpha"))
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from . import plain
 from ._base import LossModule, loss_entry, sample_scale
-from ._checks import check_choice, check_inputs, check_range, check_reduction, class_vector
+from ._checks import check_inputs, check_reduction, class_vector
 from ._fused import SmoothedCrossEntropy
-from ._registry import register_loss, uniform
+from ._registry import implements, loss_info
 
-SPREADS = ("all", "others")
+INFO = loss_info("label_smoothing")
 
 
 def smoothing_coefficients(smoothing: float, spread: str, num_classes: int) -> tuple[float, float]:
@@ -53,30 +52,22 @@ def label_smoothing_loss(logits: torch.Tensor, target: torch.Tensor, smoothing: 
     ``"none"`` (the ``(N,)`` vector :math:`w_{t_i}\ell_i`). Returns a scalar, or ``(N,)``.
     """
     check_inputs(logits, target)
-    smoothing = check_range("smoothing", smoothing, 0.0, 1.0)
-    check_choice("spread", spread, SPREADS)
+    smoothing = INFO.check("smoothing", smoothing)
+    INFO.check("spread", spread)
     reduction = check_reduction(reduction)
     return _label_smoothing(logits, target, smoothing, spread,
                             class_vector(weight, logits.shape[1], "weight"), reduction)
 
 
-@register_loss(
-    "label_smoothing",
-    description="cross-entropy against a smoothed target (spread 'all' = PyTorch's, 'others')",
-    reference="Szegedy et al., Rethinking the Inception Architecture for Computer Vision, "
-    "CVPR 2016",
-    function=label_smoothing_loss,
-    plain=plain.label_smoothing,
-    search_space={"smoothing": uniform(0.0, 0.3)},
-)
+@implements("label_smoothing")
 class LabelSmoothingLoss(LossModule):
     """Module form of :func:`label_smoothing_loss`."""
 
     def __init__(self, num_classes: int, *, smoothing: float = 0.1, spread: str = "all",
                  weight=None, reduction: str = "mean") -> None:
         super().__init__(num_classes, weight, reduction)
-        self.smoothing = check_range("smoothing", smoothing, 0.0, 1.0)
-        self.spread = check_choice("spread", spread, SPREADS)
+        self.smoothing = INFO.check("smoothing", smoothing)
+        self.spread = INFO.check("spread", spread)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self.check_call(logits, target)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import torch
 
-from . import plain
 from ._base import LossModule, like, loss_entry
 from ._checks import (
     check_inputs,
-    check_range,
     check_reduction,
     class_counts_vector,
     class_vector,
 )
 from ._fused import ATEN_REDUCTION, ScaledMarginCrossEntropy
-from ._registry import register_loss, uniform
+from ._registry import implements, loss_info
 from .class_balanced import effective_number_weights
+
+INFO = loss_info("ldam")
 
 
 def ldam_margins(class_counts: torch.Tensor, max_margin: float) -> torch.Tensor:
@@ -51,23 +51,14 @@ def ldam_loss(logits: torch.Tensor, target: torch.Tensor, class_counts, max_marg
     check_inputs(logits, target)
     num_classes = logits.shape[1]
     counts = class_counts_vector(class_counts, num_classes, "ldam")
-    max_margin = check_range("max_margin", max_margin, 0.0, None, low_open=True)
-    scale = check_range("scale", scale, 0.0, None, low_open=True)
+    max_margin = INFO.check("max_margin", max_margin)
+    scale = INFO.check("scale", scale)
     reduction = check_reduction(reduction)
     return _ldam(logits, target, -scale * ldam_margins(counts, max_margin), scale,
                  class_vector(weight, num_classes, "weight"), reduction)
 
 
-@register_loss(
-    "ldam",
-    description="LDAM: per-class margin n_c^-1/4 on the true logit, scaled CE, DRW late in training",
-    reference="Cao et al., Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss, "
-    "NeurIPS 2019",
-    function=ldam_loss,
-    plain=plain.ldam,
-    search_space={"max_margin": uniform(0.1, 1.0)},
-    needs_class_counts=True,
-)
+@implements("ldam")
 class LDAMLoss(LossModule):
     """LDAM with deferred re-weighting (LDAM-DRW).
 
@@ -82,10 +73,10 @@ class LDAMLoss(LossModule):
                  weight=None, reduction: str = "mean") -> None:
         super().__init__(num_classes, weight, reduction)
         counts = class_counts_vector(class_counts, num_classes, "ldam")
-        self.max_margin = check_range("max_margin", max_margin, 0.0, None, low_open=True)
-        self.scale = check_range("scale", scale, 0.0, None, low_open=True)
-        self.drw_start = check_range("drw_start", drw_start, 0.0, 1.0, high_open=False)
-        self.drw_beta = check_range("drw_beta", drw_beta, 0.0, 1.0)
+        self.max_margin = INFO.check("max_margin", max_margin)
+        self.scale = INFO.check("scale", scale)
+        self.drw_start = INFO.check("drw_start", drw_start)
+        self.drw_beta = INFO.check("drw_beta", drw_beta)
         self.register_buffer("margins", ldam_margins(counts, self.max_margin))
         self.register_buffer("margin_shift", -self.scale * self.margins)  # −s·m_c
         drw_weights = effective_number_weights(counts, self.drw_beta)

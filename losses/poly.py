@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from . import plain
 from ._base import LossModule, loss_entry, sample_scale
-from ._checks import check_inputs, check_range, check_reduction, class_vector
+from ._checks import check_inputs, check_reduction, class_vector
 from ._fused import poly_term, reweighted_cross_entropy
-from ._registry import register_loss, uniform
+from ._registry import implements, loss_info
+
+INFO = loss_info("poly")
 
 
 @loss_entry
@@ -33,28 +34,20 @@ def poly_loss(logits: torch.Tensor, target: torch.Tensor, epsilon: float = 1.0,
     Returns a scalar, or ``(N,)`` for ``"none"``.
     """
     check_inputs(logits, target)
-    epsilon = check_range("epsilon", epsilon, -1.0, None)
+    epsilon = INFO.check("epsilon", epsilon)
     reduction = check_reduction(reduction)
     return _poly(logits, target, epsilon, class_vector(weight, logits.shape[1], "weight"),
                  reduction)
 
 
-@register_loss(
-    "poly",
-    description="Poly-1: cross-entropy + epsilon * (1 - p_t)",
-    reference="Leng et al., PolyLoss: A Polynomial Expansion Perspective of Classification Loss "
-    "Functions, ICLR 2022",
-    function=poly_loss,
-    plain=plain.poly,
-    search_space={"epsilon": uniform(-1.0, 3.0)},
-)
+@implements("poly")
 class PolyLoss(LossModule):
     """Module form of :func:`poly_loss`."""
 
     def __init__(self, num_classes: int, *, epsilon: float = 1.0, weight=None,
                  reduction: str = "mean") -> None:
         super().__init__(num_classes, weight, reduction)
-        self.epsilon = check_range("epsilon", epsilon, -1.0, None)
+        self.epsilon = INFO.check("epsilon", epsilon)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self.check_call(logits, target)

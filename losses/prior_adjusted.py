@@ -5,16 +5,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import plain
 from ._base import LossModule, like, loss_entry
 from ._checks import (
     check_inputs,
-    check_range,
     check_reduction,
     class_counts_vector,
     class_vector,
 )
-from ._registry import register_loss, uniform
+from ._registry import implements, loss_info
+
+INFO = loss_info("logit_adjusted")  # tau's allowed values (balanced softmax: tau = 1)
 
 
 def log_prior(class_counts: torch.Tensor) -> torch.Tensor:
@@ -48,7 +48,7 @@ def logit_adjusted_loss(logits: torch.Tensor, target: torch.Tensor, class_counts
     check_inputs(logits, target)
     num_classes = logits.shape[1]
     counts = class_counts_vector(class_counts, num_classes, "logit_adjusted")
-    tau = check_range("tau", tau, 0.0, None)
+    tau = INFO.check("tau", tau)
     reduction = check_reduction(reduction)
     return _logit_adjusted(logits, target, tau * log_prior(counts),
                            class_vector(weight, num_classes, "weight"), reduction)
@@ -77,7 +77,7 @@ class _PriorAdjustedModule(LossModule):
                  reduction: str) -> None:
         super().__init__(num_classes, weight, reduction)
         counts = class_counts_vector(class_counts, num_classes, self.loss_name)
-        self.tau = check_range("tau", tau, 0.0, None)
+        self.tau = INFO.check("tau", tau)
         self.register_buffer("log_prior", log_prior(counts))
         self.register_buffer("shift", self.tau * self.log_prior)  # τ·log π, added to the logits
 
@@ -87,15 +87,7 @@ class _PriorAdjustedModule(LossModule):
                                self.cast("weight", logits), self.reduction)
 
 
-@register_loss(
-    "logit_adjusted",
-    description="cross-entropy of z + tau * log prior (logit adjustment)",
-    reference="Menon et al., Long-Tail Learning via Logit Adjustment, ICLR 2021",
-    function=logit_adjusted_loss,
-    plain=plain.logit_adjusted,
-    search_space={"tau": uniform(0.0, 2.0)},
-    needs_class_counts=True,
-)
+@implements("logit_adjusted")
 class LogitAdjustedLoss(_PriorAdjustedModule):
     """Module form of :func:`logit_adjusted_loss`; log π is a buffer."""
 
@@ -107,16 +99,7 @@ class LogitAdjustedLoss(_PriorAdjustedModule):
         return self.describe(f"tau={self.tau:g}")
 
 
-@register_loss(
-    "balanced_softmax",
-    description="cross-entropy of z + log prior (balanced softmax)",
-    reference="Ren et al., Balanced Meta-Softmax for Long-Tailed Visual Recognition, "
-    "NeurIPS 2020",
-    function=balanced_softmax_loss,
-    plain=plain.balanced_softmax,
-    search_space={},
-    needs_class_counts=True,
-)
+@implements("balanced_softmax")
 class BalancedSoftmaxLoss(_PriorAdjustedModule):
     """Module form of :func:`balanced_softmax_loss`."""
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from . import plain
 from ._base import LossModule, like, loss_entry
-from ._checks import check_inputs, check_range, check_reduction, class_vector
+from ._checks import check_inputs, check_reduction, class_vector
 from ._fused import SoftF1Function
-from ._registry import register_loss
+from ._registry import implements, loss_info
 
+INFO = loss_info("soft_f1")
 # Soft-F1 is one value of the whole batch, not a sum of per-sample losses: "sum" and "none" have
 # no meaning, so they are refused (loudly) rather than answered with the batch value.
-REDUCTIONS = ("mean",)
+REDUCTIONS = INFO.reductions  # ("mean",)
 REDUCTION_NOTE = " (soft-F1 is one value for the whole batch, not a sum of per-sample losses)"
 
 
@@ -50,20 +50,12 @@ def soft_f1_loss(logits: torch.Tensor, target: torch.Tensor, epsilon: float = 1e
     Returns a scalar.
     """
     check_inputs(logits, target)
-    epsilon = check_range("epsilon", epsilon, 0.0, 1.0, low_open=True)
+    epsilon = INFO.check("epsilon", epsilon)
     check_reduction(reduction, REDUCTIONS, REDUCTION_NOTE)
     return _soft_f1(logits, target, epsilon, clamp, class_vector(weight, logits.shape[1], "weight"))
 
 
-@register_loss(
-    "soft_f1",
-    description="1 - soft macro-F1 of the batch (no clamp by default); reduction 'mean' only",
-    reference="Jansche, Maximum Expected F-Measure Training, HLT 2005; the mask competition's "
-    "F1Loss (clamp=True)",
-    function=soft_f1_loss,
-    plain=plain.soft_f1,
-    search_space={},
-)
+@implements("soft_f1")
 class SoftF1Loss(LossModule):
     """Module form of :func:`soft_f1_loss`; ``reduction`` must be "mean" (a batch-level loss)."""
 
@@ -73,7 +65,7 @@ class SoftF1Loss(LossModule):
     def __init__(self, num_classes: int, *, epsilon: float = 1e-7, clamp: bool = False,
                  weight=None, reduction: str = "mean") -> None:
         super().__init__(num_classes, weight, reduction)
-        self.epsilon = check_range("epsilon", epsilon, 0.0, 1.0, low_open=True)
+        self.epsilon = INFO.check("epsilon", epsilon)
         self.clamp = bool(clamp)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -119,3 +119,95 @@ def test_device_choices_have_one_torch_free_home():
         print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))
     """)
     assert found == []
+
+
+# --- the loss zoo answers without torch (its registry is torch-free; the code loads on use) ----
+
+SUITE_HEAD = """
+name = "startup"
+losses = ["ce", "focal"]
+[budget]
+trials = 1
+epochs = 1
+replicates = 1
+seeds = 1
+[[datasets]]
+source = "digits"
+profile = "exp"
+imbalance_ratio = 10
+"""
+
+
+def _cli_fresh(argv: list[str]) -> dict:
+    """``main(argv)`` in a new interpreter: exit code, stdout, stderr and the heavy modules."""
+    return _fresh(f"""
+        import contextlib, io, json, sys
+        from lossbench.cli import main
+        with contextlib.redirect_stdout(io.StringIO()) as out, \\
+                contextlib.redirect_stderr(io.StringIO()) as err:
+            try:
+                code = main({argv!r})
+            except SystemExit as stop:
+                code = stop.code
+        print(json.dumps({{"code": code, "out": out.getvalue(), "err": err.getvalue(),
+                          "heavy": sorted(m for m in {HEAVY!r} if m in sys.modules)}}))
+    """)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["losses"], "gamma [0, 5]"),
+    (["losses", "focal"], "parameters (defaults): gamma=2.0, alpha=None, weight=None"),
+    (["losses", "ldam", "--json"], '"search_space"'),
+])
+def test_losses_command_imports_no_heavy_module(argv, expected):
+    found = _cli_fresh(argv)
+    assert found["code"] == 0 and found["err"] == ""
+    assert expected in found["out"]
+    assert found["heavy"] == []
+
+
+def _one_line_error(found: dict, *parts: str) -> None:
+    assert found["code"] == 2 and found["out"] == ""
+    assert found["err"].startswith("lossbench: error: ") and found["err"].count("\n") == 1
+    for part in parts:
+        assert part in found["err"]
+
+
+def test_unknown_loss_of_losses_command_imports_no_heavy_module():
+    found = _cli_fresh(["losses", "focl"])
+    _one_line_error(found, "unknown loss 'focl'", "Did you mean 'focal'")
+    assert found["heavy"] == []
+
+
+@pytest.mark.parametrize("loss_params, message", [
+    ("[loss_params.focal]\ngama = 2.0\n",
+     "unknown parameter 'gama' of loss 'focal' in [loss_params.focal] (did you mean 'gamma'?)"),
+    ("[loss_params.focal]\ngamma = -1.0\n",
+     "[loss_params.focal] gamma must be in [0.0, inf); got -1.0"),
+    ('[loss_params.focal]\ngamma = "high"\n',
+     "[loss_params.focal] gamma must be a number; got 'high'"),
+])
+def test_bad_loss_parameter_of_a_suite_is_refused_without_torch(tmp_path, loss_params, message):
+    """A suite's losses are checked before its datasets: a misspelt parameter, or a value its
+    loss refuses, is one line and exit 2 without torch (the registry's declared bounds are the
+    ones the loss modules check with)."""
+    suite = tmp_path / "startup.toml"
+    suite.write_text(SUITE_HEAD + loss_params, encoding="utf-8")
+    found = _cli_fresh(["run", str(suite), "--out", str(tmp_path / "out")])
+    _one_line_error(found, message)
+    assert "torch" not in found["heavy"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_tune_with_an_unknown_loss_imports_no_torch():
+    found = _cli_fresh(["tune", "--dataset", "digits", "--loss", "focall"])
+    _one_line_error(found, "unknown loss 'focall' (did you mean 'focal'?)")
+    assert "torch" not in found["heavy"]
+
+
+def test_the_run_error_for_an_unknown_loss_is_one_line():
+    """exit 2, one line, the nearest name (it still imports torch: the suite's datasets are parsed
+    first, and lossbench.datasets imports torch)."""
+    found = _cli_fresh(["run", "default", "--losses", "focall"])
+    _one_line_error(found, "unknown loss for --losses (suite 'default' has): 'focall' "
+                           "(did you mean 'focal'?)")

@@ -1,4 +1,7 @@
-"""``lossbench losses``: the registered losses, what they are, and what Optuna tunes."""
+"""``lossbench losses``: the registered losses, what they are, and what Optuna tunes.
+
+It reads the registry's torch-free metadata only: it answers without importing torch.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ def register(subparsers) -> None:
 
 def describe(name: str) -> dict:
     """Plain data describing one loss (for the table and ``--json``)."""
-    from lossbench.losses import loss_info  # torch: imported when the command runs
+    from lossbench.losses import loss_info  # torch-free (the loss code is not imported)
 
     info = loss_info(name)
     return {
@@ -26,6 +29,7 @@ def describe(name: str) -> dict:
         "reference": info.reference,
         "needs_class_counts": info.needs_class_counts,
         "params": {key: value for key, value in info.params.items()},
+        "allowed": {key: bound.describe() for key, bound in info.bounds.items()},
         "search_space": {key: spec.describe() for key, spec in info.search_space.items()},
     }
 
@@ -39,7 +43,7 @@ def _table(rows: list[dict]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lossbench.losses import available_losses  # torch: only here, not for the parser
+    from lossbench.losses import available_losses  # torch-free
 
     names = [args.name] if args.name else available_losses()
     rows = [describe(name) for name in names]
@@ -51,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"needs class counts: {'yes' if row['needs_class_counts'] else 'no'}")
         print("parameters (defaults): " + (", ".join(
             f"{k}={v!r}" for k, v in row["params"].items()) or "none"))
+        if row["allowed"]:
+            print("allowed values: " + ", ".join(
+                f"{k} in {v}" for k, v in row["allowed"].items()))
         print("search space: " + (", ".join(
             f"{k} in {v}" for k, v in row["search_space"].items()) or "none"))
     else:

@@ -58,6 +58,9 @@ def _value(value) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     check_workers(args.workers)  # first, as in ``lossbench run``: before torch and optuna
+    from lossbench.config.losses import resolve_losses
+
+    resolve_losses([args.loss])  # a misspelt loss answered at once (the registry is torch-free)
     from lossbench.pipeline.tune_one import TuneRequest, tune_single
     from lossbench.tuning.study import NoCompleteTrial
 

@@ -1,7 +1,9 @@
 """The losses of a suite: names, fixed parameters and each loss's declared search space.
 
 A suite names losses of the registry (``lossbench.losses``); this checks the names and the fixed
-parameters and gives the search space left to tune (``tuning.space`` asks Optuna for it).
+parameters (names, and the values of scalar ones) and gives the search space left to tune
+(``tuning.space`` asks Optuna for it). Only the registry's torch-free part is read here, so a
+suite is parsed, and a misspelt loss or parameter refused, without importing torch.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ SHARED_PARAMS = ("lr", "weight_decay")
 
 def available() -> list[str]:
     """The registered loss names."""
-    from lossbench.losses import available_losses
+    from lossbench.losses import available_losses  # torch-free
 
     return list(available_losses())
 
@@ -43,20 +45,29 @@ def resolve_losses(value: Any) -> list[str]:
 
 
 def info(name: str) -> Any:
-    """``loss_info(name)`` from the registry."""
+    """``loss_info(name)`` from the registry (its metadata is torch-free; only its ``module``,
+    ``function`` and ``plain`` import the loss's code)."""
     from lossbench.losses import loss_info
 
     return loss_info(name)
 
 
 def check_fixed_params(name: str, fixed: dict) -> None:
-    """Refuse a fixed parameter that loss ``name`` does not take."""
-    params = dict(info(name).params)
+    """Refuse a fixed parameter that loss ``name`` does not take, or a value outside a scalar
+    parameter's allowed ones (per-class vectors are checked when the loss is built, against the
+    dataset's classes)."""
+    loss = info(name)
+    params = dict(loss.params)
     for key in fixed:
         if key not in params:
             raise UserError(f"unknown parameter {key!r} of loss {name!r} in "
                             f"[loss_params.{name}]{nearest(key, params)}; allowed: "
                             f"{', '.join(sorted(params)) or 'none'}")
+    for key, value in fixed.items():
+        try:
+            loss.check(key, value)
+        except ValueError as error:
+            raise UserError(f"[loss_params.{name}] {error}") from None
 
 
 def tuned_space(name: str, fixed: dict) -> dict[str, Any]:
