@@ -49,19 +49,54 @@ class Terminated(KeyboardInterrupt):
 
 
 _MAIN_PID = os.getpid()
+_raised = [0]
+"""How many times ``_terminated`` raised: a dropped one is sent again only if none came since."""
+REDELIVER_SECONDS = 0.05
 
 
 def _terminated(signum: int, frame: object) -> None:
     """Raise ``Terminated``. A helper raises it once and ignores what follows (a supervisor's
     SIGTERM to the process group, then its parent's): a second one would land in the cleanup the
-    first started; its parent kills it if that cleanup hangs."""
+    first started; its parent kills it if that cleanup hangs. One that Python drops is sent
+    again (``_dropped_terminated``)."""
     if os.getpid() != _MAIN_PID:  # a forked child (the report's figure pool): die as by default
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
         return
     if os.environ.get(HELPER_ENV):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _raised[0] += 1
     raise Terminated("SIGTERM")  # a trial it stops records "Terminated: SIGTERM"
+
+
+def _dropped_terminated(previous):
+    """A ``sys.unraisablehook`` for while ``_terminated`` handles SIGTERM. Python runs a signal
+    handler wherever the main thread is, a weakref callback or a ``__del__`` among others, and
+    there it drops the exception with an "Exception ignored in" traceback: the process would
+    train on (a helper, which ignores any later SIGTERM, to the end of its share, however it
+    was told to stop: its parent's SIGTERM or the kernel's when its parent died). So a dropped
+    ``Terminated`` prints nothing and SIGTERM is sent again shortly, from another thread (the
+    handler then runs in the main thread's ordinary flow, or is dropped and sent again once
+    more), unless another ``Terminated`` was raised meanwhile. Everything else goes to
+    ``previous``."""
+
+    def hook(unraisable) -> None:
+        if not isinstance(unraisable.exc_value, Terminated):
+            previous(unraisable)
+            return
+        if _on_main_thread():  # always, in practice: handlers run there
+            signal.signal(signal.SIGTERM, _terminated)  # a helper set it to ignore
+        seen = _raised[0]
+
+        def again() -> None:
+            if _raised[0] == seen:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        timer = threading.Timer(REDELIVER_SECONDS, again)
+        timer.daemon = True  # never holds the process's exit
+        timer.start()
+
+    return hook
 
 
 def _on_main_thread() -> bool:
@@ -73,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     started us ignores it or handles it already."""
     handle = _on_main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
     previous = signal.signal(signal.SIGTERM, _terminated) if handle else None
+    hook = sys.unraisablehook
+    if handle:
+        sys.unraisablehook = _dropped_terminated(hook)
     try:
         return _main(argv)
     except KeyboardInterrupt as error:
@@ -84,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:  # a caller in this process (a test) gets its handler back
             signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = hook
 
 
 @contextlib.contextmanager

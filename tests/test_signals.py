@@ -159,3 +159,22 @@ def test_a_held_signal_acts_when_the_trial_never_starts():
     with pytest.raises(KeyboardInterrupt), _signals_held_until_claimed({}):
         signal.raise_signal(signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_interrupt_inside_the_connection_pool_logs_no_traceback(caplog):
+    """SQLAlchemy logs "Exception during reset or similar" with a traceback when Ctrl-C or
+    SIGTERM lands while its pool returns a connection; that record is dropped (the command prints
+    its one line), while another pool error still shows."""
+    import logging
+
+    from lossbench.tuning.storage_engine import POOL_LOGGERS, quiet_interrupted_resets
+
+    quiet_interrupted_resets()
+    logger = logging.getLogger(POOL_LOGGERS[0])
+    for error in (KeyboardInterrupt(), cli.Terminated("SIGTERM"), OSError("disk I/O error")):
+        try:
+            raise error
+        except BaseException:
+            logger.error("Exception during reset or similar", exc_info=True)
+    shown = [record.exc_info[1] for record in caplog.records]
+    assert [type(e) for e in shown] == [OSError]

@@ -332,12 +332,30 @@ def run_suite(suite: Suite, options: RunOptions) -> Path:
 
 
 def check_same_suite(store: ResultStore, suite: Suite) -> None:
-    """Refuse to write a suite into a folder that holds another suite's results."""
+    """Refuse to write a suite into a folder that holds another suite's results. A
+    ``suite.json`` that cannot say whose results they are (not JSON, a JSON list or string, a
+    name that is not text) is a ``DamagedFile`` naming it and what to do, raised before anything
+    is written (one line, exit 2)."""
     if store.suite_json.is_file():
-        stored = store.read_json(store.suite_json).get("name")
+        record = store.read_json(store.suite_json)  # not JSON: DamagedFile naming the file
+        if not isinstance(record, dict):
+            raise store.damaged(store.suite_json, f"it holds {_json_kind(record)}, not a JSON "
+                                                  "object with the suite's name")
+        stored = record.get("name")
+        if stored is not None and not isinstance(stored, str):
+            raise store.damaged(store.suite_json, f"its 'name' is {_json_kind(stored)}, not text")
         if stored not in (None, suite.name):
             raise UserError(f"results folder {str(store.root)!r} holds suite {stored!r}, not "
                             f"{suite.name!r}; choose another --out")
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in words ("a JSON list")."""
+    kinds = ((bool, "a JSON boolean"), (str, "a JSON string"), (list, "a JSON list"),
+             (dict, "a JSON object"), ((int, float), "a JSON number"))
+    if value is None:
+        return "JSON null"
+    return next((kind for types, kind in kinds if isinstance(value, types)), "no JSON value")
 
 
 def write_suite(store: ResultStore, suite: Suite, device_type: str) -> None:

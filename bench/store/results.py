@@ -64,6 +64,9 @@ _ADVICE = {
     "environment.json": f"{RERUN} (it is written again; stored runs are kept)",
     "skipped.json": f"{RERUN} (it is written again; stored runs are kept)",
 }
+_ELSEWHERE = "cut short, or written from another study"
+"""Why a trials table disagrees with its chosen-trial record: a file cut at a line boundary, or
+one ``lossbench tune`` with other settings wrote over (rerunning ``lossbench run`` rewrites it)."""
 _REPORT_FILES = ("verdict.json", "report.md", "report.html", "tables", "figures")
 """What ``lossbench report`` writes: a damaged one is written again by rerunning it."""
 
@@ -239,13 +242,17 @@ class ResultStore:
     def trials(self, dataset: str, loss: str) -> pd.DataFrame:
         """Every trial of every replicate's study of (dataset, loss), with a ``replicate``
         column. A file cut short (its last line unfinished), not CSV, or without whole trial
-        numbers and states is a ``DamagedFile``."""
+        numbers and states is a ``DamagedFile``; so is one that disagrees with the chosen-trial
+        record beside it (``r<r>.json``, written after it from the same study): fewer finished
+        trials than the record's budget ``trials``, or no COMPLETE row of its chosen ``trial``
+        (a file cut exactly at a line boundary looks whole otherwise)."""
         folder = self.trials_csv(dataset, loss, 0).parent
         frames = []
         for path in sorted(folder.glob("r*.csv")):
             if _replicate(path) is None:
                 continue  # not a trials file
             frame = self._trials_file(path)
+            self._check_against_chosen(path, frame)
             if frame is not None:
                 frame.insert(0, "replicate", _replicate(path))
                 frames.append(frame)
@@ -280,6 +287,37 @@ class ResultStore:
         frame["number"] = numbers.astype(int)
         return frame
 
+    def _check_against_chosen(self, path: Path, frame: pd.DataFrame | None) -> None:
+        """``path``'s trials (``frame``; None: none) hold what its chosen-trial record says the
+        study had: at least the budget's finished (COMPLETE or PRUNED) trials, and the chosen
+        trial as a COMPLETE row. No record (none written yet, or ``lossbench tune`` alone), or
+        one without those numbers, checks nothing; a record that is not JSON is left to
+        ``chosen``, which names it."""
+        record_path = path.with_suffix(".json")
+        if not record_path.is_file():
+            return
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return
+        if not isinstance(record, dict):
+            return
+        budget, chosen = record.get("trials"), record.get("trial")
+        states = frame["state"].astype(str) if frame is not None else pd.Series(dtype=str)
+        if _whole(budget) and budget > 0:
+            finished = int(states.isin(("COMPLETE", "PRUNED")).sum())
+            if finished < budget:
+                raise self.damaged(path, f"{finished} finished trial"
+                                         f"{'' if finished == 1 else 's'}, fewer than the "
+                                         f"{budget} that {self.relative(record_path)} records "
+                                         f"for its study: {_ELSEWHERE}")
+        if _whole(chosen):
+            numbers = frame["number"] if frame is not None else pd.Series(dtype=int)
+            if not ((numbers == chosen) & (states == "COMPLETE")).any():
+                raise self.damaged(path, f"no COMPLETE row of trial {chosen}, which "
+                                         f"{self.relative(record_path)} records as chosen: "
+                                         f"{_ELSEWHERE}")
+
     def write_aggregates(self) -> int:
         """Rewrite ``runs.jsonl`` and ``per_class.csv`` from every run file; returns the run
         count. They summarise the folder, never one invocation, so a subset run (``--losses``)
@@ -307,6 +345,11 @@ class ResultStore:
             atomic_write_json(self.skipped_json, kept)
         elif self.skipped_json.is_file():
             self.skipped_json.unlink()
+
+
+def _whole(value: Any) -> bool:
+    """``value`` is a whole number (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _replicate(path: Path) -> int | None:

@@ -42,6 +42,7 @@ from lossbench.tuning.journal_tail import cut_torn_tail
 from lossbench.tuning.storage_engine import (
     engine_kwargs,
     is_open_race,
+    quiet_interrupted_resets,
     with_driver,
     write_ahead_log,
 )
@@ -152,6 +153,7 @@ def _open_rdb(url: str, shown: str, heartbeat_interval: int,
            else "failed_trial_callback")
     kwargs[key] = RetryDeadWorkerTrial()
     rdb = storage_errors.guarded(optuna.storages.RDBStorage)
+    quiet_interrupted_resets()  # Ctrl-C inside the pool: the command's one line, no traceback
     # Several workers starting at once on a fresh database race to create Optuna's tables
     # (``is_open_race``); the tables exist by the next attempt.
     for attempt in range(6):

@@ -92,3 +92,29 @@ def write_ahead_log(storage) -> None:
 
     sqlalchemy.event.listen(storage.engine, "connect", pragmas)
     storage.engine.dispose()  # the constructor's pooled connections predate the listener
+
+
+class _QuietInterruptedReset:
+    """A logging filter: drops SQLAlchemy's "Exception during reset or similar" record when the
+    exception is Ctrl-C or SIGTERM (a ``KeyboardInterrupt``) that landed while the pool returned a
+    connection. SQLAlchemy logs it with a traceback before it re-raises it; the command then prints
+    its one "interrupted" line, and the traceback would bury it. Other pool errors still show."""
+
+    def filter(self, record) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
+
+
+POOL_LOGGERS = tuple(f"sqlalchemy.pool.impl.{name}" for name in (
+    "QueuePool", "SingletonThreadPool", "NullPool", "StaticPool", "AssertionPool",
+    "AsyncAdaptedQueuePool", "FallbackAsyncAdaptedQueuePool"))
+"""The loggers of SQLAlchemy's pool classes (a filter on a parent logger would not see them)."""
+
+
+def quiet_interrupted_resets() -> None:
+    """Install ``_QuietInterruptedReset`` on every pool logger, once."""
+    import logging
+
+    for name in POOL_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _QuietInterruptedReset) for f in logger.filters):
+            logger.addFilter(_QuietInterruptedReset())

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -146,19 +146,61 @@ def spawn(argvs: list[list[str]], storage_url: str) -> list[subprocess.Popen]:
     Helpers start with SIGINT ignored (kept across exec; Python then raises no KeyboardInterrupt
     in them): Ctrl-C at a terminal reaches the whole process group, and the parent alone answers
     it, stopping its helpers with SIGTERM, so that one line is printed and no helper is caught
-    in its startup. SIGTERM of a whole process group still reaches them."""
+    in its startup. SIGTERM of a whole process group still reaches them.
+
+    A parent that dies without stopping them (SIGKILL, out of memory) leaves none running on
+    orphaned: on Linux each helper asks the kernel, between fork and exec, for SIGTERM when its
+    parent dies (``prctl(PR_SET_PDEATHSIG)``, kept across exec), and so takes the clean SIGTERM
+    path (its trial failed, nothing printed; a rerun resumes). The kernel ties that signal to
+    the *thread* that forked: ``spawn`` is called from the command's main thread, and the
+    helpers are waited for and reaped in that same thread (``pipeline.setup.helpers``), so it
+    outlives them. Elsewhere (macOS, Windows) nothing is asked: helpers of a SIGKILLed parent
+    run on to the end of their share, as before."""
     env = {**os.environ, STORAGE_ENV: storage_url, HELPER_ENV: "1"}
     processes: list[subprocess.Popen] = []
+    tie = _parent_death_signal()
     try:
         with _sigint_ignored():
             for argv in argvs:
                 processes.append(subprocess.Popen(
                     [sys.executable, "-m", "lossbench.cli", *argv], env=env,
-                    stdin=subprocess.DEVNULL))
+                    stdin=subprocess.DEVNULL,
+                    preexec_fn=tie))  # noqa: PLW1509 (it calls one C function: see its docstring)
     except BaseException:
         stop_all(processes)
         raise
     return processes
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """On Linux, a ``preexec_fn`` that makes the child receive SIGTERM when this process (the
+    thread that forks it) dies, and exits the child at once when this process is gone already
+    (it died between the fork and the ``prctl``, which would then never fire). None elsewhere,
+    or where libc's ``prctl`` cannot be found: nothing is asked.
+
+    Everything is looked up here, before the fork: the child only calls the C function and
+    compares two numbers (no import, no lock another thread might hold)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+    option, signum, zero = (ctypes.c_ulong(PR_SET_PDEATHSIG), ctypes.c_ulong(signal.SIGTERM),
+                            ctypes.c_ulong(0))
+
+    def tie() -> None:  # runs in the child, between fork and exec
+        prctl(option, signum, zero, zero, zero)
+        if os.getppid() != parent:  # the parent died before the prctl: no signal will come
+            os._exit(0)
+
+    return tie
 
 
 @contextlib.contextmanager
