@@ -9,7 +9,7 @@ from lossbench.config.losses import check_fixed_params, resolve_baselines, resol
 from lossbench.errors import UserError
 from lossbench.report.completeness import completeness
 from lossbench.report.load import load_results
-from lossbench.report.tables import fmt_interval, fmt_signed, plural
+from lossbench.report.tables import fmt_estimate, fmt_interval, fmt_signed, plural
 
 
 def test_a_zero_difference_has_no_minus_sign():
@@ -17,6 +17,14 @@ def test_a_zero_difference_has_no_minus_sign():
     assert fmt_interval(-1e-17, -1e-17, -1e-17, signed=True) == "+0.000 ± 0.000"
     assert fmt_signed(-0.004, 2) == "-0.00"  # below zero, not zero: the sign stays
     assert fmt_signed(0.0213) == "+0.021" and fmt_signed(float("nan")) == "n/a"
+
+
+def test_a_difference_that_rounds_to_zero_reads_without_a_sign():
+    """A point estimate of -0.0003 at three decimals is 0.000, not "-0.000" (the verdict's
+    "Equivalent to cross-entropy: focal (…)"); bounds keep their sign."""
+    assert [fmt_estimate(v) for v in (-0.0003, 0.0, 0.0004)] == ["0.000"] * 3
+    assert fmt_estimate(-0.004) == "-0.004" and fmt_estimate(0.021) == "+0.021"
+    assert fmt_estimate(float("nan")) == "n/a"
 
 
 def test_counts_agree_with_their_nouns(tmp_path):

@@ -222,6 +222,14 @@ def fmt_signed(value: float, digits: int = 3) -> str:
     return f"{0.0 if abs(value) < ZERO else float(value):+.{digits}f}"
 
 
+def fmt_estimate(value: float, digits: int = 3) -> str:
+    """A signed point estimate (a mean difference): ``+0.021``, ``-0.004``; one that rounds to
+    zero at ``digits`` reads ``0.000``, without a sign (a rounded -0.0003 is no "-0.000"). Interval
+    bounds keep ``fmt_signed``'s sign, which says on which side of zero a bound lies."""
+    text = fmt_signed(value, digits)
+    return text[1:] if text[1:] == f"{0:.{digits}f}" else text
+
+
 def plural(n: int, one: str, many: str) -> str:
     """``1 loss``, ``12 losses``."""
     return f"{n} {one if n == 1 else many}"

@@ -18,6 +18,7 @@ from lossbench.report.cautions import cautions
 from lossbench.report.load import BASELINE, Results
 from lossbench.report.tables import (
     class_differences,
+    fmt_estimate,
     fmt_interval,
     fmt_p,
     fmt_signed,
@@ -75,7 +76,7 @@ def _difference(row: pd.Series) -> str:
     low, high = row.delta_low, row.delta_high
     bounds = (f" [{fmt_signed(low)}, {fmt_signed(high)}]" if np.isfinite(low) and np.isfinite(high)
               else "")
-    return f"{fmt_signed(row.delta_vs_ce)}{bounds} ({_p('p', row.p_value)}, {_p('Holm', row.p_holm)})"
+    return f"{fmt_estimate(row.delta_vs_ce)}{bounds} ({_p('p', row.p_value)}, {_p('Holm', row.p_holm)})"
 
 
 def _p(label: str, value: float) -> str:
@@ -132,7 +133,7 @@ def dataset_verdict(results: Results, dataset: str, summary: pd.DataFrame) -> st
         if len(names):
             text += (f" {category.capitalize()} than cross-entropy: " if category != "equivalent"
                      else " Equivalent to cross-entropy: ") + ", ".join(
-                f"{r.loss} ({fmt_signed(r.delta_vs_ce)})" for r in names.itertuples()) + "."
+                f"{r.loss} ({fmt_estimate(r.delta_vs_ce)})" for r in names.itertuples()) + "."
     text += _against_baselines(results, dataset, summary, best)
     if best != BASELINE:
         movement = class_movement(results, dataset, best)
@@ -158,10 +159,10 @@ def _against_baselines(results: Results, dataset: str, summary: pd.DataFrame,
             continue
         comparison = compare_to_baseline({baseline: values[baseline], best: values[best]},
                                          baseline, rope=rope)[0]
-        parts.append(f"{comparison.decision} than {baseline} ({fmt_signed(comparison.mean)})"
+        parts.append(f"{comparison.decision} than {baseline} ({fmt_estimate(comparison.mean)})"
                      if comparison.decision in ("better", "worse")
                      else f"{comparison.decision} {'to' if comparison.decision == 'equivalent' else 'against'} "
-                     f"{baseline} ({fmt_signed(comparison.mean)})")
+                     f"{baseline} ({fmt_estimate(comparison.mean)})")
     return f" {best}: {'; '.join(parts)}." if parts else ""
 
 
