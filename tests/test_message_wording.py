@@ -14,7 +14,8 @@ from lossbench.report.tables import fmt_estimate, fmt_interval, fmt_signed, plur
 
 def test_a_zero_difference_has_no_minus_sign():
     assert fmt_signed(-1e-17) == "+0.000" and fmt_signed(-0.0) == "+0.000"
-    assert fmt_interval(-1e-17, -1e-17, -1e-17, signed=True) == "+0.000 ± 0.000"
+    assert fmt_interval(-1e-17, -1e-17, -1e-17, signed=True) == "0.000 ± 0.000"
+    assert fmt_interval(-0.0003, -0.002, 0.0014, signed=True) == "0.000 ± 0.002"
     assert fmt_signed(-0.004, 2) == "-0.00"  # below zero, not zero: the sign stays
     assert fmt_signed(0.0213) == "+0.021" and fmt_signed(float("nan")) == "n/a"
 

@@ -236,10 +236,11 @@ def plural(n: int, one: str, many: str) -> str:
 
 
 def fmt_interval(mean: float, low: float, high: float, signed: bool = False) -> str:
-    """``0.812 ± 0.013`` (or ``+0.021 ± 0.015``); the half width is omitted when undefined."""
+    """``0.812 ± 0.013`` (or ``+0.021 ± 0.015``, ``0.000 ± 0.002`` for a difference that rounds to
+    zero); the half width is omitted when undefined."""
     if mean is None or not np.isfinite(mean):
         return "n/a"
-    text = fmt_signed(mean) if signed else f"{mean:.3f}"
+    text = fmt_estimate(mean) if signed else f"{mean:.3f}"
     if low is not None and np.isfinite(low) and np.isfinite(high):
         text += f" ± {(high - low) / 2:.3f}"
     return text
