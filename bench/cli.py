@@ -12,15 +12,14 @@ for it (helpers ignore Ctrl-C: the parent stops them, ``lossbench.tuning.workers
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
 
 from lossbench.redaction import hide_secrets
+from lossbench.signals import ignored
 
 HELPER_ENV = "LOSSBENCH_HELPER"  # as ``lossbench.tuning.workers`` sets it (not imported: torch)
 COMMANDS = ("run", "tune", "report", "timing", "losses", "datasets", "gpu_check")
@@ -114,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except KeyboardInterrupt as error:
-        with _signals_ignored():  # a second Ctrl-C must not turn the one line into a traceback
+        with ignored(signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C: no traceback here
             if not os.environ.get(HELPER_ENV):
                 print("lossbench: interrupted; finished work is kept and a rerun resumes",
                       file=sys.stderr)
@@ -123,19 +122,6 @@ def main(argv: list[str] | None = None) -> int:
         if previous is not None:  # a caller in this process (a test) gets its handler back
             signal.signal(signal.SIGTERM, previous)
         sys.unraisablehook = hook
-
-
-@contextlib.contextmanager
-def _signals_ignored() -> Iterator[None]:
-    """Ctrl-C and SIGTERM ignored in the block (this process is on its way out)."""
-    signals = (signal.SIGINT, signal.SIGTERM) if _on_main_thread() else ()
-    previous = [signal.signal(signum, signal.SIG_IGN) for signum in signals]
-    try:
-        yield
-    finally:
-        for signum, handler in zip(signals, previous):
-            if handler is not None:  # None: set outside Python, not restorable
-                signal.signal(signum, handler)
 
 
 def _main(argv: list[str] | None) -> int:

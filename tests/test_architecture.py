@@ -18,10 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"bench": "lossbench", "losses": "lossbench.losses", "datasets": "lossbench.datasets"}
 
 # room -> the rooms it may import (besides itself). A room is a sub-package of lossbench
-# (config, engine, …) or a top-level module (errors, redaction, progress, environment, cli).
-FOUNDATION = {"errors", "redaction", "progress"}
+# (config, engine, …) or a top-level module (errors, redaction, progress, signals,
+# environment, cli).
+FOUNDATION = {"errors", "redaction", "progress", "signals"}
 ALLOWED: dict[str, set[str]] = {
-    "errors": set(), "redaction": set(), "progress": set(),
+    "errors": set(), "redaction": set(), "progress": set(), "signals": set(),
     "losses": {"errors"},                      # the zoo knows nothing of the runner
     "datasets": {"errors"},                    # data knows nothing of training
     "store": set(),                            # files only: no torch, no Optuna

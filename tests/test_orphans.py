@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.processes import alive, children
 from helpers.suites import blobs_suite
 from lossbench.cli import main
 from lossbench.tuning import workers
@@ -42,27 +43,6 @@ def _trials(db: Path) -> dict:
     return {(s, n): (state, json.loads(w)["pid"]) for s, n, state, w in rows}
 
 
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie nobody reaped runs nothing: gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
-def _children(pid: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and \
-                    int((entry / "stat").read_text().rsplit(")", 1)[-1].split()[1]) == pid:
-                found.add(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
 @linux
 @pytest.mark.slow
 def test_sigkill_of_the_parent_stops_its_helpers_and_a_rerun_finishes(tmp_path):
@@ -77,7 +57,7 @@ def test_sigkill_of_the_parent_stops_its_helpers_and_a_rerun_finishes(tmp_path):
         deadline = time.monotonic() + 60
         while True:  # a trial is stored and the helper trains its first ones (more to come)
             trials = _trials(out / "studies.db")
-            helpers = _children(parent.pid)
+            helpers = children(parent.pid)
             training = [key for key, t in trials.items()
                         if t[0] == "RUNNING" and t[1] in helpers and key[1] < TRIALS - 2]
             stored = [t for t in trials.values() if t[0] in FINISHED]
@@ -90,12 +70,12 @@ def test_sigkill_of_the_parent_stops_its_helpers_and_a_rerun_finishes(tmp_path):
         parent.kill()  # SIGKILL: no handler of the parent runs
         parent.wait()
         deadline = time.monotonic() + 15
-        while [pid for pid in helpers if _alive(pid)] and time.monotonic() < deadline:
+        while [pid for pid in helpers if alive(pid)] and time.monotonic() < deadline:
             time.sleep(0.05)
-        orphans = [pid for pid in helpers if _alive(pid)]
+        orphans = [pid for pid in helpers if alive(pid)]
     finally:
         for pid in helpers:  # whatever happened, nothing of this test trains on
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         if parent.poll() is None:
             os.killpg(parent.pid, signal.SIGKILL)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.processes import alive, children
 from helpers.suites import blobs_suite
 from lossbench import cli
 from lossbench.cli import main
@@ -46,28 +47,6 @@ def _finished(trials: dict) -> dict:
     return {key: trial for key, trial in trials.items() if trial[0] in ("COMPLETE", "PRUNED")}
 
 
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie left unreaped counts as gone: it runs nothing)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
-def _children(pid: int) -> set[int]:
-    """Processes whose parent is ``pid``, from the process table."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and \
-                    int((entry / "stat").read_text().rsplit(")", 1)[-1].split()[1]) == pid:
-                found.add(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
 @pytest.mark.parametrize(("signum", "group"), [(signal.SIGTERM, False), (signal.SIGINT, True)],
                          ids=["sigterm-to-parent", "ctrl-c-to-process-group"])
 def test_a_signal_stops_the_helpers_prints_one_line_and_a_rerun_finishes(tmp_path, signum, group):
@@ -84,7 +63,7 @@ def test_a_signal_stops_the_helpers_prints_one_line_and_a_rerun_finishes(tmp_pat
         while True:  # the parent stored a trial and trains the next; the helper is started
             trials = _trials(out / "studies.db")
             training = [t for t in trials.values() if t[0] == "RUNNING" and t[2] == parent.pid]
-            helpers = _children(parent.pid)
+            helpers = children(parent.pid)
             if (_finished(trials) and training and helpers) or parent.poll() is not None \
                     or time.monotonic() > deadline:
                 break
@@ -102,7 +81,7 @@ def test_a_signal_stops_the_helpers_prints_one_line_and_a_rerun_finishes(tmp_pat
             parent.wait()
     assert parent.returncode == 128 + signum, err
     assert err.splitlines() == [LINE], err  # no traceback, no helper's line, no "worker exited"
-    assert not [pid for pid in helpers if _alive(pid)]
+    assert not [pid for pid in helpers if alive(pid)]
 
     # Wherever the signal found a process, even in Optuna's ``study.ask`` before its new trial
     # names its worker (``trials._signals_held_until_claimed``), no trial is left RUNNING: each
@@ -175,6 +154,6 @@ def test_an_interrupt_inside_the_connection_pool_logs_no_traceback(caplog):
         try:
             raise error
         except BaseException:
-            logger.error("Exception during reset or similar", exc_info=True)
+            logger.exception("Exception during reset or similar")
     shown = [record.exc_info[1] for record in caplog.records]
     assert [type(e) for e in shown] == [OSError]

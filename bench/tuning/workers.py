@@ -23,7 +23,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -31,6 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import optuna
+from lossbench.signals import ignored
 from lossbench.tuning import storage
 from optuna.trial import TrialState
 
@@ -209,7 +209,7 @@ def _sigint_ignored() -> Iterator[None]:
     on this thread, so mostly held back rather than lost (Linux keeps a blocked signal pending)."""
     held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        with _ignored(signal.SIGINT):
+        with ignored(signal.SIGINT):
             yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
@@ -220,7 +220,7 @@ def stop_all(processes: list[subprocess.Popen], seconds: float = STOP_SECONDS) -
     then SIGKILL the rest and reap them. SIGINT and SIGTERM are ignored meanwhile: this process is
     stopping already, and a second Ctrl-C must not cut the reaping short and leave helpers behind
     (blocking them would not do: another thread, torch's, may take the signal)."""
-    with _ignored(signal.SIGINT, signal.SIGTERM):
+    with ignored(signal.SIGINT, signal.SIGTERM):
         for process in processes:
             if process.poll() is None:
                 process.terminate()
@@ -231,19 +231,6 @@ def stop_all(processes: list[subprocess.Popen], seconds: float = STOP_SECONDS) -
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-@contextlib.contextmanager
-def _ignored(*signums: int) -> Iterator[None]:
-    """``signums`` ignored in the block (Python handles signals on the main thread only)."""
-    signums = signums if threading.current_thread() is threading.main_thread() else ()
-    previous = [signal.signal(signum, signal.SIG_IGN) for signum in signums]
-    try:
-        yield
-    finally:
-        for signum, handler in zip(signums, previous):
-            if handler is not None:  # None: set outside Python, not restorable
-                signal.signal(signum, handler)
 
 
 def wait_all(processes: list[subprocess.Popen]) -> list[str]:
