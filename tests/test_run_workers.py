@@ -8,7 +8,7 @@ import json
 import pytest
 from lossbench.cli import main
 from lossbench.pipeline import suite_run
-from lossbench.pipeline.suite_run import Share, units
+from lossbench.pipeline.shares import Share, units
 
 from tests.helpers.suites import blobs_suite
 

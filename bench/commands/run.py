@@ -125,7 +125,8 @@ def _run(args: argparse.Namespace) -> int:
         trials=args.trials, epochs=args.epochs, seeds=args.seeds, replicates=args.replicates)
     workers = args.workers if args.workers is not None else (
         1 if args.tune_only else default_workers(args.device))
-    from lossbench.pipeline.suite_run import RunOptions, Share, run_suite  # torch, optuna: now
+    from lossbench.pipeline.shares import Share
+    from lossbench.pipeline.suite_run import RunOptions, run_suite  # torch, optuna: now
 
     options = RunOptions(out=args.out, device=args.device, storage=args.storage,
                          threads=args.threads, progress=not args.no_progress,

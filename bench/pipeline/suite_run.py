@@ -30,38 +30,12 @@ from lossbench.engine.models import model_name_for
 from lossbench.errors import UserError
 from lossbench.evaluation.final import POSTHOC, final_run, final_seeds
 from lossbench.pipeline.setup import Session, helpers, load_prepared, open_session, tune_study
+from lossbench.pipeline.shares import WHOLE, Share, total_steps, units
 from lossbench.progress import Progress
 from lossbench.redaction import redact
 from lossbench.store import ResultStore, fingerprint
 from lossbench.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
 from lossbench.tuning.study import NoCompleteTrial, best_params, trials_frame
-
-
-@dataclass(frozen=True)
-class Share:
-    """Which units of a suite one process runs, a unit being one (dataset, replicate, loss):
-    its study and its final runs. Units are numbered in the suite's order (datasets, then
-    replicates, then losses and trained baselines); process ``index`` of ``count`` runs the units
-    whose number is ``index`` modulo ``count``. Every study is tuned by one process from first
-    trial to last, so a unit's result does not depend on how many processes shared the suite:
-    ``--workers 2`` gives what ``--workers 1`` gives, in less time."""
-
-    index: int = 0
-    count: int = 1
-
-    def takes(self, unit: int) -> bool:
-        return unit % self.count == self.index
-
-    @classmethod
-    def parse(cls, text: str) -> Share:
-        """``K/N`` (the hidden ``--share`` option of a helper)."""
-        try:
-            index, count = (int(part) for part in text.split("/"))
-        except ValueError:
-            index, count = -1, 0
-        if not 0 <= index < count:
-            raise UserError(f"--share must be K/N with 0 <= K < N, got {text!r}")
-        return cls(index, count)
 
 
 @dataclass
@@ -230,28 +204,8 @@ def write_protocol(store: ResultStore, entry: DatasetEntry, prepared: Any, data:
         "description": prepared.description})
 
 
-def units(suite: Suite, share: Share) -> dict[tuple[str, int], list[int]]:
-    """For each (dataset, replicate) of the suite, the indexes into ``suite.trained`` of the
-    units ``share`` runs (only pairs with at least one)."""
-    taken: dict[tuple[str, int], list[int]] = {}
-    number = 0
-    for entry in suite.datasets:
-        for replicate in range(suite.budget_for(entry).replicates):
-            for index in range(len(suite.trained)):
-                if share.takes(number):
-                    taken.setdefault((entry.name, replicate), []).append(index)
-                number += 1
-    return taken
-
-
-def _total_steps(suite: Suite, tune_only: bool, share: Share = Share()) -> int:
-    budgets = {entry.name: suite.budget_for(entry) for entry in suite.datasets}
-    return sum(len(indexes) * (budgets[name].trials + (0 if tune_only else budgets[name].seeds))
-               for (name, _), indexes in units(suite, share).items())
-
-
 def run_dataset(suite: Suite, entry: DatasetEntry, session: Session, options: RunOptions,
-                progress: Progress, share: Share = Share()) -> None:
+                progress: Progress, share: Share = WHOLE) -> None:
     """Every replicate of one dataset (the losses of ``share``): tune them, then (unless tuning
     only) their final runs."""
     taken = units(suite, share)
@@ -296,7 +250,7 @@ def run_suite(suite: Suite, options: RunOptions) -> Path:
     if not options.tune_only:
         check_same_suite(session.store, suite)
     share = options.share if helper else Share(0, options.workers)
-    progress = Progress(_total_steps(suite, options.tune_only, share), enabled=options.progress)
+    progress = Progress(total_steps(suite, options.tune_only, share), enabled=options.progress)
     if options.workers > 1 and not helper:
         progress.note(f"{options.workers} worker processes, each with its share of the studies; "
                       "this display counts this process's share")
