@@ -205,9 +205,16 @@ def test_tune_with_an_unknown_loss_imports_no_torch():
     assert "torch" not in found["heavy"]
 
 
-def test_the_run_error_for_an_unknown_loss_is_one_line():
-    """exit 2, one line, the nearest name (it still imports torch: the suite's datasets are parsed
-    first, and lossbench.datasets imports torch)."""
+def test_run_with_an_unknown_loss_imports_no_torch():
+    """A name that no loss or baseline has is refused from the torch-free registry, before the
+    suite's datasets (and torch) load: exit 2, one line, the nearest name."""
     found = _cli_fresh(["run", "default", "--losses", "focall"])
-    _one_line_error(found, "unknown loss for --losses (suite 'default' has): 'focall' "
-                           "(did you mean 'focal'?)")
+    _one_line_error(found, "unknown loss for --losses: 'focall' (did you mean 'focal'?)")
+    assert "torch" not in found["heavy"]
+
+
+def test_a_loss_the_suite_does_not_run_is_named_with_the_suite():
+    """A registered loss the suite does not run is refused once the suite is loaded, naming the
+    suite's losses."""
+    found = _cli_fresh(["run", "cifar10-lt-cpu", "--losses", "poly"])
+    _one_line_error(found, "unknown loss for --losses (suite 'cifar10-lt-cpu' has): 'poly'")

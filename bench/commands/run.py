@@ -114,9 +114,23 @@ def _split(text: str | None) -> list[str] | None:
     return [name.strip() for name in text.split(",")] if text else None
 
 
+def _check_loss_names(names: list[str] | None) -> None:
+    """``--losses``: a name that is neither a registered loss nor a baseline is refused at once,
+    from the torch-free registry; one that exists but is not in the suite is refused once the
+    suite is loaded, naming the suite's losses."""
+    from lossbench.config.losses import BASELINES, available
+    from lossbench.errors import unknown_name
+
+    known = [*available(), *BASELINES]
+    for name in names or []:
+        if name not in known:
+            raise unknown_name("loss for --losses:", name, known)
+
+
 def _run(args: argparse.Namespace) -> int:
     check_workers(args.workers)  # first: loading a suite imports torch (its losses checked)
     check_budget_flags(args)
+    _check_loss_names(_split(args.losses))  # before the suite's datasets (and torch) load
     from lossbench.config.suite import load_suite
 
     overrides = {"root": args.root} if args.root is not None else {}
