@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from helpers.cli import refused
-from helpers.suites import blobs_suite
+from helpers.suites import blobs_suite, imagefolder_suite
 from lossbench.cli import main
 from lossbench.datasets.cache import cache_key, load_cached
 
@@ -20,18 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings(
 
 ROOT = Path(__file__).resolve().parents[1]
 STORED_SUITE = blobs_suite(name="stored", counts=(40, 20, 10), trials=1, epochs=1, seeds=1)
-IMAGE_SUITE = """
-name = "images"
-losses = ["ce"]
-baselines = []
-[budget]
-trials = 1
-epochs = 1
-seeds = 1
-[[datasets]]
-source = "imagefolder"
-options = { size = 8 }
-"""
+IMAGE_SUITE = imagefolder_suite()
 RUN = ["--device", "cpu", "--threads", "1", "--no-progress"]
 
 

@@ -18,24 +18,13 @@ from pathlib import Path
 import pytest
 from helpers.cli import refused
 from helpers.datasets_fixtures import make_image_folder, make_mask_dataset, write_image
+from helpers.suites import imagefolder_suite
 from lossbench.cli import main
 from lossbench.datasets.images import DEFAULT_MAX_PIXELS, header_pixels
 
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding capabilities")
 
-IMAGE_SUITE = """
-name = "images"
-losses = ["ce"]
-baselines = []
-[budget]
-trials = 1
-epochs = 1
-seeds = 1
-[[datasets]]
-name = "mine"
-source = "imagefolder"
-options = { size = 8 }
-"""
+IMAGE_SUITE = imagefolder_suite("mine")
 RUN = ["--device", "cpu", "--threads", "1", "--no-progress"]
 TWO = {"a": (3, 1), "b": (3, 1)}
 

@@ -17,3 +17,12 @@ def blobs_suite(*, name: str | None = None, losses: tuple[str, ...] = ("ce",),
     lines += ["[[datasets]]", 'name = "blobs"', 'source = "gaussian"',
               "options = { counts = [" + ", ".join(map(str, counts)) + "], dimension = 4 }"]
     return "\n" + "\n".join(lines) + "\n"
+
+
+def imagefolder_suite(dataset_name: str | None = None) -> str:
+    """A one-trial suite of ``ce`` on one ``imagefolder`` dataset at 8×8 pixels; the data root
+    comes from ``run --root``."""
+    name = f'name = "{dataset_name}"\n' if dataset_name else ""
+    return ('name = "images"\nlosses = ["ce"]\nbaselines = []\n'
+            "[budget]\ntrials = 1\nepochs = 1\nseeds = 1\n"
+            f'[[datasets]]\n{name}source = "imagefolder"\noptions = {{ size = 8 }}\n')
