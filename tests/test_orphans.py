@@ -9,14 +9,12 @@ handler ran in a weakref callback) is sent again (``lossbench.cli._dropped_termi
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from helpers.processes import alive, children
+from helpers.processes import alive, children, claimed_trials
 from helpers.suites import blobs_suite
 from lossbench.cli import main
 from lossbench.tuning import workers
@@ -29,18 +27,6 @@ SUITE = blobs_suite(name="orphans", losses=("ce", "focal"), counts=(150, 80, 30)
                     epochs=4, seeds=1, startup_trials=1, prune_warmup_epochs=4)
 FLAGS = ["--device", "cpu", "--threads", "1", "--no-report", "--no-progress"]
 FINISHED = ("COMPLETE", "PRUNED")
-
-
-def _trials(db: Path) -> dict:
-    """Claimed trials, ``(study id, number) -> (state, worker pid)``, read-only plain SQL."""
-    query = ("SELECT t.study_id, t.number, t.state, a.value_json FROM trials t "
-             "JOIN trial_user_attributes a ON a.trial_id = t.trial_id AND a.key = 'worker'")
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as connection:
-            rows = connection.execute(query).fetchall()
-    except sqlite3.OperationalError:  # not created yet
-        return {}
-    return {(s, n): (state, json.loads(w)["pid"]) for s, n, state, w in rows}
 
 
 @linux
@@ -56,10 +42,10 @@ def test_sigkill_of_the_parent_stops_its_helpers_and_a_rerun_finishes(tmp_path):
     try:
         deadline = time.monotonic() + 60
         while True:  # a trial is stored and the helper trains its first ones (more to come)
-            trials = _trials(out / "studies.db")
+            trials = claimed_trials(out / "studies.db")
             helpers = children(parent.pid)
             training = [key for key, t in trials.items()
-                        if t[0] == "RUNNING" and t[1] in helpers and key[1] < TRIALS - 2]
+                        if t[0] == "RUNNING" and t[2] in helpers and key[1] < TRIALS - 2]
             stored = [t for t in trials.values() if t[0] in FINISHED]
             if (stored and training) or parent.poll() is not None \
                     or time.monotonic() > deadline:
@@ -85,18 +71,18 @@ def test_sigkill_of_the_parent_stops_its_helpers_and_a_rerun_finishes(tmp_path):
     # Stopped by the SIGTERM the kernel sent it, not trained on to the end of its share: it was
     # killed at one of its first trials and had more to run, and the trial under way was failed
     # by its clean SIGTERM path (none left RUNNING).
-    left = list(_trials(out / "studies.db").values())
-    assert sum(state in FINISHED for state, pid in left if pid in helpers) < TRIALS, left
-    assert not [pid for state, pid in left if state == "RUNNING" and pid in helpers], left
+    left = list(claimed_trials(out / "studies.db").values())
+    assert sum(state in FINISHED for state, _, pid in left if pid in helpers) < TRIALS, left
+    assert not [pid for state, _, pid in left if state == "RUNNING" and pid in helpers], left
 
     # The rerun fails the trial the parent left RUNNING (its process is gone) and completes
     # the folder with exactly the budget's trials per study (the stopped trials are FAIL rows,
     # never finished ones).
     assert main(["run", str(suite), "--workers", "1", "--out", str(out), *FLAGS]) == 0
-    states = [t[0] for t in _trials(out / "studies.db").values()]
+    states = [t[0] for t in claimed_trials(out / "studies.db").values()]
     assert "RUNNING" not in states, states
     finished: dict[int, int] = {}
-    for (study, _), (state, _) in _trials(out / "studies.db").items():
+    for (study, _), (state, _, _) in claimed_trials(out / "studies.db").items():
         finished[study] = finished.get(study, 0) + (state in FINISHED)
     assert sorted(finished.values()) == [TRIALS, TRIALS]
     assert len((out / "runs.jsonl").read_text().splitlines()) == 2  # one final run a loss

@@ -4,17 +4,15 @@ leaves a state a rerun finishes, with every trial finished before the signal kep
 processes: what matters (a helper orphaned to PID 1, a handler in the wrong process, output of
 two processes on one stderr) does not show in-process."""
 
-import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from helpers.processes import alive, children
+from helpers.processes import alive, children, claimed_trials
 from helpers.suites import blobs_suite
 from lossbench import cli
 from lossbench.cli import main
@@ -27,20 +25,6 @@ SUITE = blobs_suite(name="signals", losses=("ce", "focal"), counts=(150, 80, 30)
                     epochs=4, seeds=1, startup_trials=1, prune_warmup_epochs=4)
 LINE = "lossbench: interrupted; finished work is kept and a rerun resumes"
 FLAGS = ["--device", "cpu", "--threads", "1", "--no-report", "--no-progress"]
-
-
-def _trials(db: Path) -> dict:
-    """Claimed trials, ``(study id, number) -> (state, value, worker pid)``, read with plain SQL
-    (the run holds the database; a read-only look is enough)."""
-    query = ("SELECT t.study_id, t.number, t.state, v.value, a.value_json FROM trials t "
-             "JOIN trial_user_attributes a ON a.trial_id = t.trial_id AND a.key = 'worker' "
-             "LEFT JOIN trial_values v ON v.trial_id = t.trial_id")
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as connection:
-            rows = connection.execute(query).fetchall()
-    except sqlite3.OperationalError:  # not created yet
-        return {}
-    return {(s, n): (state, v, json.loads(w)["pid"]) for s, n, state, v, w in rows}
 
 
 def _finished(trials: dict) -> dict:
@@ -61,7 +45,7 @@ def test_a_signal_stops_the_helpers_prints_one_line_and_a_rerun_finishes(tmp_pat
     try:
         deadline = time.monotonic() + 60
         while True:  # the parent stored a trial and trains the next; the helper is started
-            trials = _trials(out / "studies.db")
+            trials = claimed_trials(out / "studies.db")
             training = [t for t in trials.values() if t[0] == "RUNNING" and t[2] == parent.pid]
             helpers = children(parent.pid)
             if (_finished(trials) and training and helpers) or parent.poll() is not None \
@@ -91,7 +75,7 @@ def test_a_signal_stops_the_helpers_prints_one_line_and_a_rerun_finishes(tmp_pat
         states = [state for (state,) in connection.execute("SELECT state FROM trials")]
     assert "RUNNING" not in states, states
     assert main(["run", str(suite), "--workers", "1", "--out", str(out), *FLAGS]) == 0
-    after = _finished(_trials(out / "studies.db"))
+    after = _finished(claimed_trials(out / "studies.db"))
     assert all(after.get(key) == value for key, value in before.items())  # kept, not rerun
     counts = [sum(study == s for study, _ in after) for s in {study for study, _ in after}]
     assert counts == [TRIALS, TRIALS]

@@ -77,7 +77,8 @@ def threads_per_process(processes: int) -> int | None:
     divided among them (at least one each); None (torch's own choice) for a single process.
     Without this each process would start one OpenMP thread per core, and N processes would
     oversubscribe the cores N times over: OpenMP threads spin while they wait for each other, and
-    a CIFAR-10-LT trial of two such workers on two cores ran ~10x slower than on one thread each."""
+    a CIFAR-10-LT trial of two such workers on two cores took 250-340 s against 60-90 s on one
+    thread each (3-5x, both while other work shared the cores)."""
     if processes <= 1:
         return None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

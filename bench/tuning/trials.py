@@ -120,7 +120,7 @@ def run_trials(study: optuna.Study, plan: StudyPlan, data: TrainValData, device:
     objective = make_objective(plan, data, device)
     retry = RetryDeadWorkerTrial()
     has_heartbeat = not storage.is_journal_storage(study)
-    outcome: dict[str, bool] = {}
+    outcome: dict[str, object] = {}  # how the trial ended, and the signal release
 
     guarded = _guarded(objective, study, target, workers.identity(), outcome)
 

@@ -1,7 +1,10 @@
-"""The process table as the signal and orphan tests read it (Linux ``/proc``)."""
+"""What the signal and orphan tests read while a run goes on: the process table (Linux ``/proc``)
+and the trials its workers claimed in the study file."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 
@@ -25,3 +28,17 @@ def children(pid: int) -> set[int]:
         except OSError:
             continue
     return found
+
+
+def claimed_trials(db: Path) -> dict:
+    """Claimed trials, ``(study id, number) -> (state, value, worker pid)``, read with plain SQL
+    (the run holds the database; a read-only look is enough); empty before the file exists."""
+    query = ("SELECT t.study_id, t.number, t.state, v.value, a.value_json FROM trials t "
+             "JOIN trial_user_attributes a ON a.trial_id = t.trial_id AND a.key = 'worker' "
+             "LEFT JOIN trial_values v ON v.trial_id = t.trial_id")
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as connection:
+            rows = connection.execute(query).fetchall()
+    except sqlite3.OperationalError:  # not created yet
+        return {}
+    return {(s, n): (state, v, json.loads(w)["pid"]) for s, n, state, v, w in rows}
