@@ -148,3 +148,24 @@ def test_a_loss_that_grows_past_the_bound_stops_with_the_factor_in_the_reason(mo
     result = train(blobs(), recipe(epochs=10), 0, CPU)
     assert result.diverged and "grew to" in result.diverged and "10000x" in result.diverged
     assert loss.calls <= 8  # stopped in its second epoch at the latest
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_weight_is_found_in_any_tensor(bad):
+    tensors = [torch.randn(4, 3), torch.full((5,), 1e30), torch.zeros(2)]  # huge is still finite
+    assert engine_train._all_finite(tensors)
+    tensors[2][1] = bad
+    assert not engine_train._all_finite(tensors)
+
+
+def test_inputs_standardised_once_equal_those_of_each_batch(monkeypatch):
+    # the standardised copy of the splits (no augmentation) gives bit for bit the same training
+    # as standardising each batch, which is what happens above the size limit
+    data = blobs()
+    data = dataclasses.replace(data, mean=torch.full((1, 5), 0.3), std=torch.full((1, 5), 1.7))
+    once = train(data, recipe(epochs=3), 0, CPU)
+    monkeypatch.setattr(engine_train, "STANDARDISE_ONCE_BYTES", 0)
+    each = train(data, recipe(epochs=3), 0, CPU)
+    assert once.history == each.history
+    for a, b in zip(once.model.state_dict().values(), each.model.state_dict().values()):
+        assert torch.equal(a, b)

@@ -70,13 +70,59 @@ def _prepare_inputs(data: TrainValData, x: torch.Tensor, device: torch.device) -
 @torch.no_grad()
 def predict_logits(model: nn.Module, data: TrainValData, x: torch.Tensor, device: torch.device,
                    batch_size: int) -> torch.Tensor:
-    """Float32 logits (on the CPU) of ``model`` for inputs ``x``, in eval mode."""
+    """Float32 logits (on the CPU) of ``model`` for raw inputs ``x``, in eval mode."""
+    chunks = (_prepare_inputs(data, chunk, device) for chunk in torch.split(x, batch_size))
+    return _logits(model, chunks, device, data.num_classes)
+
+
+@torch.no_grad()
+def _logits(model: nn.Module, chunks, device: torch.device, num_classes: int) -> torch.Tensor:
+    """Float32 logits (on the CPU) of ``model`` for chunks of model inputs, in eval mode."""
     model.eval()
     outputs = []
-    for chunk in torch.split(x, batch_size):
+    for inputs in chunks:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            outputs.append(model(_prepare_inputs(data, chunk, device)).float().cpu())
-    return torch.cat(outputs) if outputs else torch.zeros(0, data.num_classes)
+            outputs.append(model(inputs).float().cpu())
+    return torch.cat(outputs) if outputs else torch.zeros(0, num_classes)
+
+
+STANDARDISE_ONCE_BYTES = 1 << 30
+"""A split whose float32 copy is at most this large is standardised once per training run, not
+each batch (where augmentation changes no input of it): the same values, as the arithmetic is
+elementwise, without an epoch's worth of conversions (on a small model, a tenth of its time)."""
+
+
+class _Inputs:
+    """The model inputs of a run's training batches and validation chunks."""
+
+    def __init__(self, data: TrainValData, augment_mode: str, device: torch.device) -> None:
+        self.data, self.mode, self.device = data, augment_mode, device
+        self.train = self._once(data.train.x) if augment_mode == "none" or \
+            data.train.x.ndim != 4 else None  # augment() changes no input: see ``augment``
+        self.val = self._once(data.val.x)
+
+    def _once(self, x: torch.Tensor) -> torch.Tensor | None:
+        if x.numel() * 4 > STANDARDISE_ONCE_BYTES:
+            return None
+        return self.data.inputs(x.to(self.device, non_blocking=True))
+
+    def batch(self, index: torch.Tensor) -> torch.Tensor:
+        if self.train is None:
+            return _prepare_inputs(self.data, augment(self.data.train.x[index], self.mode),
+                                   self.device)
+        inputs = self.train[index]
+        if self.device.type == "cuda" and inputs.ndim == 4:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        return inputs
+
+    def val_chunks(self, batch_size: int):
+        if self.val is None:
+            return (_prepare_inputs(self.data, chunk, self.device)
+                    for chunk in torch.split(self.data.val.x, batch_size))
+        chunks = torch.split(self.val, batch_size)
+        if self.device.type == "cuda" and self.val.ndim == 4:
+            return (c.contiguous(memory_format=torch.channels_last) for c in chunks)
+        return chunks
 
 
 def balanced_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -120,8 +166,8 @@ cross-entropy; a learning rate far too large sends it to 1e17 and beyond while s
 when the loss or a weight is no longer finite. The trial is then pruned with the reason."""
 
 
-def _epoch(forward, loss_fn, optimizer, schedule, data: TrainValData, batches: list,
-           recipe: Recipe, epoch: int, device: torch.device,
+def _epoch(forward, loss_fn, optimizer, schedule, data: TrainValData, inputs_of: _Inputs,
+           batches: list, recipe: Recipe, epoch: int, device: torch.device,
            first: list[float]) -> tuple[torch.Tensor, str | None]:
     """One pass over ``batches``; returns the summed loss and, when the loss turned non-finite or
     grew past ``DIVERGENCE_FACTOR`` × the first batch's (``first``, set on the first call), why
@@ -133,8 +179,7 @@ def _epoch(forward, loss_fn, optimizer, schedule, data: TrainValData, batches: l
     # optimizer's per-call wrapper and profiler range, ~80 µs a step on a CPU)
     params = [p for group in optimizer.param_groups for p in group["params"]]
     for step, index in enumerate(batches):
-        inputs = _prepare_inputs(data, augment(data.train.x[index], recipe.model_config.augment),
-                                 device)
+        inputs = inputs_of.batch(index)
         if cuda:
             with torch.autocast(device.type, dtype=torch.bfloat16):
                 logits = forward(inputs)
@@ -161,6 +206,13 @@ def _epoch(forward, loss_fn, optimizer, schedule, data: TrainValData, batches: l
     return total, None
 
 
+@torch.no_grad()
+def _all_finite(params: list[torch.Tensor]) -> bool:
+    """Whether every weight is finite: one max-|w| per tensor (NaN and inf carry through it, and
+    it cannot overflow), in one foreach call and one host read."""
+    return bool(torch.stack(torch._foreach_norm(params, float("inf"))).isfinite().all())
+
+
 def train(data: TrainValData, recipe: Recipe, seed: int, device: torch.device,
           on_epoch: EpochCallback | None = None) -> FitResult:
     """Train ``recipe`` on ``data.train`` with ``seed``; select the epoch on ``data.val``."""
@@ -177,6 +229,8 @@ def train(data: TrainValData, recipe: Recipe, seed: int, device: torch.device,
     row_weights = balanced_weights(data.train.y, data.num_classes) \
         if recipe.sampling == "balanced" else None
     result = FitResult(model=model, loss_fn=loss_fn)
+    inputs_of = _Inputs(data, recipe.model_config.augment, device)
+    params = list(model.parameters())
     best_state: dict | None = None
     first_loss: list[float] = []
     for epoch in range(epochs):
@@ -184,13 +238,14 @@ def train(data: TrainValData, recipe: Recipe, seed: int, device: torch.device,
             epoch_hook(epoch, epochs)
         model.train()
         batches = _batches(len(data.train), budget.batch_size, device, row_weights)
-        total, result.diverged = _epoch(forward, loss_fn, optimizer, schedule, data, batches,
-                                        recipe, epoch, device, first_loss)
-        if not result.diverged and not all(torch.isfinite(p).all() for p in model.parameters()):
+        total, result.diverged = _epoch(forward, loss_fn, optimizer, schedule, data, inputs_of,
+                                        batches, recipe, epoch, device, first_loss)
+        if not result.diverged and not _all_finite(params):
             result.diverged = f"a weight became non-finite in epoch {epoch} (lr={recipe.lr:.3g})"
         if result.diverged:
             break
-        logits = predict_logits(forward, data, data.val.x, device, budget.eval_batch_size)
+        logits = _logits(forward, inputs_of.val_chunks(budget.eval_batch_size), device,
+                         data.num_classes)
         score = macro_f1_fast(data.val.y, logits.argmax(1), data.num_classes)
         result.history.append({"epoch": epoch, "train_loss": float(total) / len(batches),
                                "val_macro_f1": score})
