@@ -203,6 +203,11 @@ def without_constant_liar(sampler: optuna.samplers.BaseSampler) -> None:
         sampler._constant_liar = False
 
 
+def study_key(study: optuna.Study) -> tuple[optuna.storages.BaseStorage, int]:
+    """The storage object ``study`` lives in and its id there."""
+    return study._storage, study._study_id
+
+
 def trial_id(trial: optuna.Trial | optuna.trial.FrozenTrial) -> int:
     """The storage's id of ``trial`` (not its number within the study)."""
     return trial._trial_id
@@ -226,6 +231,20 @@ def trials_of_this_trial(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
         return study.get_trials(deepcopy=False)
 
 
+def tell(study: optuna.Study, trial: optuna.Trial, value: float | None,
+         state: optuna.trial.TrialState | None) -> None:
+    """``study.tell(trial, value, state=state)`` as ``study.optimize`` tells a trial: without a
+    warning for a NaN value (told FAIL), and without reading the finished trial back."""
+    try:
+        from optuna.study._tell import _tell_with_warning
+    except ImportError:  # another Optuna: the public call
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            study.tell(trial, value, state=state)
+        return
+    _tell_with_warning(study, trial, value, state, suppress_warning=True)
+
+
 def frozen_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
     """A fresh copy of ``trial`` as stored now."""
     return copy.deepcopy(study._storage.get_trial(trial._trial_id))
@@ -246,31 +265,49 @@ def fail_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str
 
 
 def write_trial_records(study: optuna.Study, trial_id: int, intermediate: dict[int, float],
-                        user_attrs: dict | None = None) -> None:
+                        user_attrs: dict | None = None, heartbeat: bool = False) -> None:
     """Store several intermediate values (step → value, steps not stored yet) and user attributes
-    of the RUNNING trial ``trial_id`` at once: one transaction on an RDB storage, one append to a
-    journal file, the public per-value calls on any other storage. Raises ``UpdateFinishedTrialError`` when the
-    trial was finished meanwhile (another worker declared it dead), as those calls do."""
+    of the RUNNING trial ``trial_id`` at once, with its heartbeat when ``heartbeat`` (on a
+    storage that has heartbeats): one transaction on an RDB storage, one append to a journal
+    file, the public per-value calls on any other storage. Raises ``UpdateFinishedTrialError``
+    when the trial was finished meanwhile (another worker declared it dead), as those calls do."""
     user_attrs = user_attrs or {}
-    if not intermediate and not user_attrs:
+    if not intermediate and not user_attrs and not heartbeat:
         return
     backend = study._storage
     backend = getattr(backend, "_backend", backend)  # RDBStorage under Optuna's _CachedStorage
     writer = _rdb_writer(backend) or _journal_writer(backend)
     if writer is not None:  # its errors as those of the storage's own calls
-        storage_errors.call(backend, writer, trial_id, intermediate, user_attrs)
+        storage_errors.call(backend, writer, trial_id, intermediate, user_attrs, heartbeat)
         return
     for step, value in intermediate.items():
         study._storage.set_trial_intermediate_value(trial_id, step, value)
     for key, value in user_attrs.items():
         study._storage.set_trial_user_attr(trial_id, key, value)
+    if heartbeat and heartbeat_interval(study) is not None:
+        study._storage.record_heartbeat(trial_id)
+
+
+def heartbeat_interval(study: optuna.Study) -> int | None:
+    """Seconds between two heartbeats of ``study``'s running trials; None without heartbeats."""
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    return study._storage.get_heartbeat_interval() if is_heartbeat_enabled(study._storage) \
+        else None
+
+
+def record_heartbeat(study: optuna.Study, trial_id: int) -> None:
+    """The running trial ``trial_id`` is alive now (a failure warns once: ``storage_errors``)."""
+    study._storage.record_heartbeat(trial_id)
 
 
 def _rdb_writer(backend):
     """One transaction: the trial's state checked once (as each of Optuna's calls checks it),
     the new intermediate values inserted together (a step stored already is an IntegrityError,
-    raised), the attributes through the helper ``RDBStorage.set_trial_user_attr`` uses."""
+    raised), the attributes through the helper ``RDBStorage.set_trial_user_attr`` uses, the
+    heartbeat as ``RDBStorage.record_heartbeat`` writes it."""
     import optuna
+    import sqlalchemy
 
     if not isinstance(backend, optuna.storages.RDBStorage):
         return None
@@ -279,12 +316,14 @@ def _rdb_writer(backend):
         from optuna.storages._rdb.storage import _create_scoped_session
         set_attr = backend._set_trial_attr_without_commit
         value_model, user_model = models.TrialIntermediateValueModel, models.TrialUserAttributeModel
+        beat_model = models.TrialHeartbeatModel
         stored_repr = value_model.intermediate_value_to_stored_repr
         find_trial = models.TrialModel.find_or_raise_by_id
     except (ImportError, AttributeError):  # another Optuna: the public calls
         return None
 
-    def write(trial_id: int, intermediate: dict[int, float], user_attrs: dict) -> None:
+    def write(trial_id: int, intermediate: dict[int, float], user_attrs: dict,
+              heartbeat: bool) -> None:
         with _create_scoped_session(backend.scoped_session) as session:
             trial = find_trial(trial_id, session)
             backend.check_trial_is_updatable(trial_id, trial.state)
@@ -294,6 +333,12 @@ def _rdb_writer(backend):
                                         intermediate_value_type=kind))
             for key, value in user_attrs.items():
                 set_attr(session, user_model, trial_id, key, value)
+            if heartbeat and backend.get_heartbeat_interval() is not None:
+                beat = beat_model.where_trial_id(trial_id, session, True)  # as record_heartbeat
+                if beat is None:
+                    session.add(beat_model(trial_id=trial_id))  # stamped by the database's clock
+                else:
+                    beat.heartbeat = session.execute(sqlalchemy.func.now()).scalar_one()
 
     return write
 
@@ -314,7 +359,10 @@ def _journal_writer(backend):
                ("_thread_lock", "_replay_result", "_backend", "_sync_with_backend")):
         return None
 
-    def write(trial_id: int, intermediate: dict[int, float], user_attrs: dict) -> None:
+    def write(trial_id: int, intermediate: dict[int, float], user_attrs: dict,
+              heartbeat: bool) -> None:  # a journal file has no heartbeat
+        if not intermediate and not user_attrs:
+            return
         with backend._thread_lock:
             worker = backend._replay_result.worker_id
             logs = [{"op_code": value_op, "worker_id": worker, "trial_id": trial_id,

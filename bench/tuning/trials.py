@@ -4,12 +4,10 @@ number of workers run on one study until it holds exactly the target of finished
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import signal
 import threading
 import time
-import warnings
 from collections.abc import Callable
 
 import optuna
@@ -18,6 +16,7 @@ from lossbench.config.plan import StudyPlan
 from lossbench.engine.data import TrainValData
 from lossbench.engine.train import train
 from lossbench.tuning import storage, storage_errors, workers
+from lossbench.tuning.one_trial import StaleCheck, run_one
 from lossbench.tuning.reports import EpochReports
 from lossbench.tuning.space import sample_params
 from lossbench.tuning.storage import GRACE_PERIOD, RetryDeadWorkerTrial
@@ -82,19 +81,6 @@ def _finished_or_ahead(trials: list[optuna.trial.FrozenTrial], number: int) -> i
                if t.state in FINISHED or (t.state == TrialState.RUNNING and t.number < number))
 
 
-class _QuietSurplus(logging.Filter):
-    """Optuna logs every failed trial with its traceback, then "Trial N failed with value None";
-    a surplus trial is no failure, a trial stopped by Ctrl-C or SIGTERM (a KeyboardInterrupt) is
-    reported by the command's one "interrupted" line, and the second line adds nothing to the
-    first (the trials table keeps every failure's reason)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], (SurplusTrial, KeyboardInterrupt)):
-            return False
-        return not str(record.msg).endswith("failed with value None.")
-
-
-logging.getLogger("optuna.study._optimize").addFilter(_QuietSurplus())
 
 
 def run_trials(study: optuna.Study, plan: StudyPlan, data: TrainValData, device: torch.device,
@@ -123,10 +109,11 @@ def run_trials(study: optuna.Study, plan: StudyPlan, data: TrainValData, device:
     outcome: dict[str, object] = {}  # how the trial ended, and the signal release
 
     guarded = _guarded(objective, study, target, workers.identity(), outcome)
+    stale = StaleCheck(study)  # heartbeats older than the grace period: at most once an interval
 
     ran, first, trials = 0, True, None
     while True:
-        if trials is None:  # else as read just after the last trial: nothing happened since
+        if stale() or trials is None:  # else as read just after the last trial
             trials = study.get_trials(deepcopy=False)
         # a resumed run frees its own dead trials first; a journal file checks before each trial
         if workers.fail_dead_trials(study, retry, grace_period, local=first or not has_heartbeat,
@@ -139,10 +126,8 @@ def run_trials(study: optuna.Study, plan: StudyPlan, data: TrainValData, device:
             return ran
         if finished + running >= target:
             # Others' trials may fill the target, or die: a trial without heartbeat is failed
-            # (and queued again) here; Optuna does the same before each trial it starts.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(study)  # no-op without a heartbeat
+            # (and queued again) here.
+            stale(now=True)
             time.sleep(poll_seconds)
             trials = None
             continue
@@ -152,7 +137,7 @@ def run_trials(study: optuna.Study, plan: StudyPlan, data: TrainValData, device:
         outcome.clear()
         try:
             with _signals_held_until_claimed(outcome):
-                study.optimize(guarded, n_trials=1, catch=(SurplusTrial,))
+                run_one(study, guarded, catch=(SurplusTrial,))
         except Exception as error:
             failure = storage_errors.failure_in(error)
             if failure is not None:  # Optuna may raise another error while handling it
@@ -182,7 +167,9 @@ def _guarded(objective, study: optuna.Study, target: int, worker: dict,
 
     def guarded(trial: optuna.Trial) -> float:
         outcome["trial_id"] = storage.trial_id(trial)
-        trial.set_user_attr(workers.WORKER_ATTR, worker)
+        # the claim, with the trial's first heartbeat, in one storage call
+        storage.write_trial_records(study, outcome["trial_id"], {}, {workers.WORKER_ATTR: worker},
+                                    heartbeat=True)
         outcome.pop("release", lambda: None)()  # claimed: a held Ctrl-C/SIGTERM may act now
         trials = storage.trials_of_this_trial(study)  # the one read of the study in a trial
         if _finished_or_ahead(trials, trial.number) >= target:
