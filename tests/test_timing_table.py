@@ -160,7 +160,8 @@ def harness(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("harness")
     return run_harness("default", "cpu", rounds=2, epochs=1, threads=1,
-                       cache_dir=folder / "cache"), folder
+                       cache_dir=folder / "cache",
+                       datasets=["digits-exp20", "mask-60plus-eighth"]), folder
 
 
 def test_harness_writes_both_files_with_the_four_rows(harness):
@@ -182,6 +183,27 @@ def test_harness_writes_both_files_with_the_four_rows(harness):
     text = paths["markdown"].read_text()
     for label in ("bare PyTorch loop", "lossbench train()", "SQLite", "journal"):
         assert label in text
+    # --datasets: the first at the top level, each in its own row with its own recipe
+    parts = loaded["datasets"]
+    assert [p["recipe"]["dataset"] for p in parts] == ["digits-exp20", "mask-60plus-eighth"]
+    assert parts[0]["rows"] == loaded["rows"] and parts[1]["recipe"]["batch_size"] == 512
+    row = next(line for line in text.splitlines() if line.startswith("| mask-60plus-eighth |"))
+    ratios = [float(cell.strip().rstrip("×")) for cell in row.strip("|").split("|")[-3:]]
+    assert ratios == [pytest.approx(r["ratio"], abs=0.005) for r in parts[1]["rows"][1:]]
+
+
+def test_harness_datasets_are_checked_against_the_suite():
+    from lossbench.errors import UserError
+    from lossbench.pipeline.harness import pick_datasets
+
+    assert pick_datasets("default", None) is None
+    assert pick_datasets("default", "all")[0] == "digits-exp20"
+    assert len(pick_datasets("default", "all")) == 5
+    assert pick_datasets("default", "mask-natural, digits-exp20") == ["mask-natural",
+                                                                      "digits-exp20"]
+    with pytest.raises(UserError, match="no dataset 'digits'.*allowed: all, or some of "
+                                        "digits-exp20, mask-natural"):
+        pick_datasets("default", "digits")
 
 
 def test_report_shows_the_harness_table(harness, tmp_path):

@@ -60,6 +60,9 @@ def register(subparsers) -> None:
     harness.add_argument("--suite", default="default",
                          help="suite whose first dataset and recipe --harness runs (default "
                               "default)")
+    harness.add_argument("--datasets", default=None, metavar="all|NAME[,NAME]",
+                         help="--harness on these datasets of the suite, one table row each "
+                              "(default: its first dataset only)")
     harness.add_argument("--epochs", type=int, default=None,
                          help="epochs of each run under --harness (default: the suite's)")
     parser.set_defaults(func=run)
@@ -122,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--rounds must be at least 3 (a median needs them), got {rounds}")
     if not args.block_ms > 0:
         raise UserError(f"--block-ms must be positive, got {args.block_ms}")
+    if args.datasets is not None and not args.harness:
+        raise UserError("--datasets applies to --harness only")
     if args.epochs is not None and args.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {args.epochs}")
     set_threads(args.threads)
@@ -147,11 +152,12 @@ def _run_kernels(args: argparse.Namespace, device, shapes, losses, rounds: int) 
 
 
 def _run_harness(args: argparse.Namespace, device, rounds: int) -> None:
-    from lossbench.pipeline.harness import run_harness
+    from lossbench.pipeline.harness import pick_datasets, run_harness
     from lossbench.timing.files import harness_markdown, write_harness
 
     table = run_harness(args.suite, device, rounds=rounds, epochs=args.epochs,
-                        threads=args.threads, progress=_progress)
+                        threads=args.threads, datasets=pick_datasets(args.suite, args.datasets),
+                        progress=_progress)
     paths = write_harness(table, args.out)
     print(harness_markdown(table))
     print("wrote " + ", ".join(str(p) for p in paths.values()))

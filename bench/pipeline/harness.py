@@ -1,6 +1,6 @@
 """Harness timing (``lossbench timing --harness``): what the harness costs around the training.
 
-Four ways of doing the same work, on a suite's first dataset with its model, data, optimiser,
+Four ways of doing the same work, on a suite's first dataset (or each of ``--datasets``) with its model, data, optimiser,
 schedule, epochs and batch size, timed side by side in one process, interleaved in rounds (each
 round in a new random order) like the kernel timing:
 
@@ -67,8 +67,10 @@ def _middle(bounds: tuple[float, float]) -> float:
 
 
 def load_setup(suite_name: str, device: torch.device, *, epochs: int | None = None,
-               threads: int | None = None, cache_dir: Path | None = None) -> Setup:
-    """The suite's first dataset and its recipe on ``device``; ``epochs`` overrides the budget."""
+               threads: int | None = None, cache_dir: Path | None = None,
+               dataset: str | None = None) -> Setup:
+    """The suite's dataset ``dataset`` (default: its first) and its recipe on ``device``;
+    ``epochs`` overrides the budget."""
     from lossbench.config.suite import load_suite
     from lossbench.engine.data import train_val_view
     from lossbench.engine.device import set_threads
@@ -79,11 +81,34 @@ def load_setup(suite_name: str, device: torch.device, *, epochs: int | None = No
         suite = suite.with_overrides(epochs=epochs)
     set_threads(threads if threads is not None else
                 (suite.cpu_threads if device.type == "cpu" else None))
-    entry = suite.datasets[0]
+    entry = suite.datasets[dataset_names(suite).index(dataset) if dataset else 0]
     data = train_val_view(replicate_data(suite, entry, 0, cache_dir)).to(device)
     plan = dataclasses.replace(plans_for(suite, entry, data, 0)[0], loss=LossEntry("ce", {}))
     return Setup(suite.name, plan, data, device, _middle(plan.optim.lr),
                  _middle(plan.optim.weight_decay))
+
+
+def dataset_names(suite) -> list[str]:
+    return [entry.name for entry in suite.datasets]
+
+
+def pick_datasets(suite_name: str, wanted: str | None) -> list[str] | None:
+    """The datasets ``--datasets`` names (``all``, or names separated by commas); None: the
+    suite's first. An unknown name is a UserError naming the suite's datasets."""
+    from lossbench.config.suite import load_suite
+    from lossbench.errors import UserError
+
+    if wanted is None:
+        return None
+    names = dataset_names(load_suite(suite_name))
+    if wanted == "all":
+        return names
+    picked = [name.strip() for name in wanted.split(",") if name.strip()]
+    unknown = [name for name in picked if name not in names]
+    if unknown or not picked:
+        raise UserError(f"--datasets {wanted!r}: no dataset {', '.join(map(repr, unknown))} in "
+                        f"suite {suite_name!r}; allowed: all, or some of {', '.join(names)}")
+    return picked
 
 
 def _schedule_factor(setup: Setup, steps_per_epoch: int) -> Callable[[int], float]:
@@ -213,13 +238,31 @@ def _row(name: str, series: list[float], bare: list[float]) -> dict:
 
 def run_harness(suite: str = DEFAULT_SUITE, device: str | torch.device = "cpu", *,
                 rounds: int = 10, epochs: int | None = None, threads: int | None = None,
-                cache_dir: Path | None = None, seed: int = 0,
+                cache_dir: Path | None = None, seed: int = 0, datasets: list[str] | None = None,
                 progress: Callable[[str], None] | None = None) -> dict:
-    """The harness table of one device: the four cases' times and ratios to the bare loop."""
+    """The harness table of one device: the four cases' times and ratios to the bare loop, on
+    the suite's first dataset, or on each of ``datasets`` (the first of them at the top level,
+    every one under ``datasets``)."""
     from lossbench.environment import describe
 
-    setup = load_setup(suite, torch.device(device), epochs=epochs, threads=threads,
-                       cache_dir=cache_dir)
+    measured = [_measure(suite, torch.device(device), name, rounds=rounds, epochs=epochs,
+                         threads=threads, cache_dir=cache_dir, seed=seed, progress=progress)
+                for name in (datasets or [None])]
+    first, setup = measured[0]["table"], measured[0]["setup"]
+    return {"kind": "lossbench-harness", "environment": describe(setup.device),
+            "device_type": setup.device.type, "threads": torch.get_num_threads(),
+            "hardware": hardware(setup.device), "load_average": load_average(),
+            "suite": setup.suite, **first,
+            "datasets": [m["table"] for m in measured] if datasets else []}
+
+
+def _measure(suite: str, device: torch.device, dataset: str | None, *, rounds: int,
+             epochs: int | None, threads: int | None, cache_dir: Path | None, seed: int,
+             progress: Callable[[str], None] | None) -> dict:
+    setup = load_setup(suite, device, epochs=epochs, threads=threads, cache_dir=cache_dir,
+                       dataset=dataset)
+    if progress and dataset:
+        progress(f"harness: dataset {dataset}")
     with tempfile.TemporaryDirectory(prefix="lossbench-harness-") as folder:
         trials = {"trial_sqlite": TrialCase(setup, f"sqlite:///{folder}/studies.db"),
                   "trial_journal": TrialCase(setup, f"journal:{folder}/studies.journal")}
@@ -227,15 +270,13 @@ def run_harness(suite: str = DEFAULT_SUITE, device: str | torch.device = "cpu", 
                  "lossbench_train": lambda: lossbench_train(setup), **trials}
         times = time_rounds(steps, setup.device, rounds, seed, progress)
         states = {name: case.states() for name, case in trials.items()}
-    return {"kind": "lossbench-harness", "environment": describe(setup.device),
-            "device_type": setup.device.type, "threads": torch.get_num_threads(),
-            "hardware": hardware(setup.device), "load_average": load_average(),
-            "suite": setup.suite, "recipe": _recipe(setup),
-            "method": {"rounds": rounds, "warmup_rounds": 1, "seed": seed,
-                       "order": "each round in a new random order",
-                       "trials": "one more trial of a fresh study per round; pruning off",
-                       "trial_states": states},
-            "rows": [_row(name, times[name], times["bare_loop"]) for name in CASES]}
+    table = {"recipe": _recipe(setup),
+             "method": {"rounds": rounds, "warmup_rounds": 1, "seed": seed,
+                        "order": "each round in a new random order",
+                        "trials": "one more trial of a fresh study per round; pruning off",
+                        "trial_states": states},
+             "rows": [_row(name, times[name], times["bare_loop"]) for name in CASES]}
+    return {"setup": setup, "table": table}
 
 
 def _recipe(setup: Setup) -> dict:

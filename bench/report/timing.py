@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 from lossbench.report.document import Document
-from lossbench.timing.files import harness_rows, load_harness, load_timing, summary_table
+from lossbench.timing.files import (
+    harness_dataset_rows,
+    harness_rows,
+    load_harness,
+    load_timing,
+    summary_table,
+)
 
 
 def timing_frame(table: dict) -> pd.DataFrame:
@@ -89,3 +95,7 @@ def _harness_section(doc: Document, folder: Path, tables: dict[str, dict], link:
             f"the median over {table['method']['rounds']} interleaved rounds. Full table: "
             f"`{link}/harness-{device}.md` (from `lossbench timing --harness`).")
         doc.table(harness_frame(table))
+        header, rows = harness_dataset_rows(table)
+        if rows:
+            doc.paragraph("Every dataset measured, each case's ratio to its own bare loop:")
+            doc.table(pd.DataFrame(rows, columns=header))

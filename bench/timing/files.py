@@ -231,6 +231,22 @@ def harness_rows(table: dict) -> Cells:
     return header, rows
 
 
+def harness_dataset_rows(table: dict) -> Cells:
+    """One row per dataset measured (``--datasets``): its recipe's size and each case's ratio
+    to its own bare loop; no rows when only the first dataset was."""
+    cases = [row["case"] for row in table["rows"]]
+    header = ["dataset", "training rows", "epochs × batch", "bare loop"] + \
+        [row["label"].split(" ", 1)[0] + " ×" for row in table["rows"][1:]]
+    rows = []
+    for part in table.get("datasets", []):
+        recipe, by_case = part["recipe"], {row["case"]: row for row in part["rows"]}
+        rows.append([recipe["dataset"], str(recipe["train_size"]),
+                     f"{recipe['epochs']} × {recipe['batch_size']}",
+                     duration(by_case[cases[0]]["median_ms"] * 1000)] +
+                    [f"{by_case[case]['ratio']:.2f}×" for case in cases[1:]])
+    return header, rows
+
+
 def harness_markdown(table: dict, level: int = 2) -> str:
     """One device's harness section: where and what it measured, then the table."""
     recipe, method, env = table["recipe"], table["method"], table["environment"]
@@ -251,6 +267,13 @@ def harness_markdown(table: dict, level: int = 2) -> str:
             f"round; × bare loop: the median over rounds of the ratio within a round; best: "
             f"fastest over fastest. The trials: {method['trials']}.")
     hashes = "#" * level
+    header, rows = harness_dataset_rows(table)
+    if rows:
+        intro = ("Every dataset measured (`--datasets`), each case's median ratio to its own "
+                 "bare loop; the same rounds and method:")
+        lines += ["", intro, "",
+                  "| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+        lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     return f"{hashes} Harness timing on {table['device_type']}\n\n{text}\n\n" + \
         "\n".join(lines) + "\n"
 
