@@ -3,9 +3,9 @@
     lossbench gpu-check --root cifar10-jpg.tar.gz --out results/gpu-check   (make gpu-check)
     lossbench gpu-check --dry-run --out /tmp/gpu-check      (every stage on the CPU, tiny)
 
-Three stages share ``--budget-s``: training throughput (lossbench's loop against a plain
-DataLoader loop), as much of the CIFAR-10-LT recipe as fits, and the loss timing table on the
-device. ``gpu-check.json`` and ``gpu-check.md`` record the device, versions, command and every
+Four stages share ``--budget-s``: training throughput (lossbench's loop against a plain
+DataLoader loop), whether stacked training is faster (at most a minute), as much of the
+CIFAR-10-LT recipe as fits, and the loss timing table on the device. ``gpu-check.json`` and ``gpu-check.md`` record the device, versions, command and every
 stage (see ``lossbench.pipeline.gpu_check``).
 """
 

@@ -3,9 +3,10 @@
     lossbench gpu-check --root cifar10-jpg.tar.gz --out results/gpu-check     (make gpu-check)
     lossbench gpu-check --dry-run --out /tmp/gpu-check       (the CPU at a tiny size)
 
-Three stages, sharing ``--budget-s`` (default 540 s, so the whole script fits in ten minutes with
+Four stages, sharing ``--budget-s`` (default 540 s, so the whole script fits in ten minutes with
 start-up), each skipped with its reason rather than failing the others. They run in the order
-throughput, recipe, timing; the recipe leaves ``--timing-s`` (default 90 s) for the timing table.
+throughput, stacked, recipe, timing; the recipe leaves ``--timing-s`` (default 90 s) for the
+timing table, and the stacked stage takes at most ``Settings.stacked_s`` (60 s; dry run 30 s).
 
 1. ``throughput``: training images per second of the CIFAR-10-LT recipe's epoch (ResNet-32,
    batch 128) on lossbench's fast path (uint8 data on the device, crop and flip batched on the
@@ -13,19 +14,25 @@ throughput, recipe, timing; the recipe leaves ``--timing-s`` (default 90 s) for 
    the same model and data: a ``torch.utils.data.DataLoader`` with worker processes applying
    torchvision's per-image RandomCrop and RandomHorizontalFlip, float32, default memory format.
    Both in this process, on the same device, epochs after the first (warm-up, compilation).
-2. ``recipe/``: as much of the CIFAR-10-LT recipe (suite ``cifar10-lt``, exponential profile at
+2. ``stacked``: whether stacked training (``lossbench.engine.stacked``) is faster on the device:
+   on the ``default`` suite's first dataset, K sequential ``train()`` calls against one
+   ``train_stacked`` of the same K recipes (K = 2, 4, 8), with the ratio, whether the best
+   validation scores agree, and the rule that decides stacking's CUDA default
+   (``lossbench.pipeline.gpu_stacked``).
+3. ``recipe/``: as much of the CIFAR-10-LT recipe (suite ``cifar10-lt``, exponential profile at
    ρ = 100) as the time left allows: whole 200-epoch runs of the losses in the order ce, ldam,
    balanced_softmax, focal, class_balanced, label_smoothing, logit_adjusted, … at the papers'
    parameters (no tuning; one seed), scored on the test set after selection on validation, and
    the usual report with the published numbers beside. If not even one 200-epoch run fits, it
    runs cross-entropy for the epochs that fit and says so.
-3. ``timing/``: the loss timing table on the device (``lossbench timing --device cuda``, in a
+4. ``timing/``: the loss timing table on the device (``lossbench timing --device cuda``, in a
    child process with a time limit).
 
 ``gpu-check.json`` and ``gpu-check.md`` record the device, versions, command, every stage's
-status, seconds and numbers. ``--dry-run`` runs all three on the CPU at a tiny size (a few
+status, seconds and numbers. ``--dry-run`` runs all four on the CPU at a tiny size (a few
 synthetic JPEG images when no ``--root`` is given), to check the script, not the GPU.
-The stages are in ``lossbench.pipeline.gpu_stages``; the command is ``lossbench.commands.gpu_check``.
+The stages are in ``lossbench.pipeline.gpu_stages`` (``stacked`` in ``gpu_stacked``); the command
+is ``lossbench.commands.gpu_check``.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from typing import Any
 
 import torch
 from lossbench.errors import UserError
+from lossbench.pipeline.gpu_stacked import stage_stacked
 from lossbench.pipeline.gpu_stages import (
     RECIPE_DATASET,
     RECIPE_SUITE,
@@ -60,7 +68,7 @@ def make_settings(*, out: Path, root: Path | None = None, dry_run: bool = False,
                   budget_s: float | None = None, device: str | None = None,
                   cache_dir: Path | None = None, workers: int | None = None,
                   epochs: int | None = None, compile: bool = True,
-                  timing_s: float | None = None) -> Settings:
+                  timing_s: float | None = None, stacked_s: float | None = None) -> Settings:
     """The settings of one check, each None filled with its default (the dry run's own)."""
     from lossbench.engine.device import resolve_device
 
@@ -77,7 +85,8 @@ def make_settings(*, out: Path, root: Path | None = None, dry_run: bool = False,
                     device=resolved, cache_dir=cache_dir, workers=workers,
                     throughput_epochs=epochs or (2 if dry_run else 4),
                     compile=compile and resolved.type == "cuda",
-                    timing_s=timing_s if timing_s is not None else (20.0 if dry_run else 90.0))
+                    timing_s=timing_s if timing_s is not None else (20.0 if dry_run else 90.0),
+                    stacked_s=stacked_s if stacked_s is not None else (30.0 if dry_run else 60.0))
 
 
 # ----------------------------------------------------------------------------------------- data
@@ -158,6 +167,30 @@ def _recipe_lines(recipe: dict) -> list[str]:
     return ["", "## CIFAR-10-LT recipe", "", f"Status: {recipe.get('status')}. " + detail, ""]
 
 
+def _stacked_lines(stacked: dict) -> list[str]:
+    reason = f" {stacked['reason']}." if stacked.get("reason") else ""
+    lines = ["", "## Stacked training (K recipes at once against one after another)", "",
+             f"Status: {stacked.get('status')}.{reason}"]
+    if stacked.get("status") != "ok":
+        return [*lines, ""]
+    lines += [(f"Suite `{stacked.get('suite')}`, {stacked.get('dataset')}, "
+               f"{stacked.get('model')}, {stacked.get('epochs')} epochs, on "
+               f"{stacked.get('device')} (torch {stacked.get('torch')}); the suite's K is "
+               f"{stacked.get('suite_k')} losses (stackable groups "
+               f"{stacked.get('suite_stack_groups')}). Rule: {stacked.get('decision_rule')}."), "",
+              ("| K | rounds | sequential (s) | stacked (s) | stacked/sequential | "
+               "best scores equal (max diff) |"), "|---:|---:|---:|---:|---:|---|"]
+    for row in stacked.get("by_k", []):
+        if row.get("status") == "ok":
+            lines.append(f"| {row['k']} | {row['rounds']} | {row['sequential_s']} | "
+                         f"{row['stacked_s']} | {row['ratio']} | {row['scores_equal']} "
+                         f"({row['max_abs_score_diff']}) |")
+        else:
+            lines.append(f"| {row.get('k')} | {row.get('status')} {row.get('reason', '')} "
+                         "| | | | |")
+    return [*lines, ""]
+
+
 def write_summary(settings: Settings, record: dict) -> None:
     from lossbench.store import atomic_write_json, atomic_write_text
 
@@ -172,6 +205,8 @@ def write_summary(settings: Settings, record: dict) -> None:
     lines += ["## Timing table", "", f"Status: {timing.get('status')}; see `timing/`.", ""]
     lines += _throughput_lines(record["stages"].get("throughput", {}))
     lines += _recipe_lines(record["stages"].get("recipe", {}))
+    if "stacked" in record["stages"]:
+        lines += _stacked_lines(record["stages"]["stacked"])
     atomic_write_text(settings.out / "gpu-check.md", "\n".join(lines))
 
 
@@ -211,6 +246,11 @@ def run_check(settings: Settings, command: str) -> dict:
     log("preparing CIFAR-10-LT")
     entry, prepared, data = load_data(settings, suite)
     stages["throughput"] = stage_throughput(settings, clock, suite, data)
+    finish()
+    try:
+        stages["stacked"] = stage_stacked(settings, clock)
+    except Exception as error:  # noqa: BLE001  the recipe and the timing stages still run
+        stages["stacked"] = {"status": f"failed: {type(error).__name__}: {error}"}
     finish()
     suite, epoch_s, compile_s = _recipe_speed(settings, suite, stages["throughput"])
     try:

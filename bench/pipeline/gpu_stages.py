@@ -1,8 +1,9 @@
-"""The GPU check's three stages: training throughput, the CIFAR-10-LT recipe, the timing table.
+"""The GPU check's stages: training throughput, the CIFAR-10-LT recipe, the timing table (and
+``lossbench.pipeline.gpu_stacked``: is stacked training faster).
 
-Each returns a JSON-able record with its ``status``; ``lossbench.pipeline.gpu_check`` runs them in
-that order under one time budget (see its docstring for what each measures). The settings and
-the clock they share live here too.
+Each returns a JSON-able record with its ``status``; ``lossbench.pipeline.gpu_check`` runs them
+under one time budget with a fourth, ``stacked`` (``lossbench.pipeline.gpu_stacked``; see its
+docstring for what each measures). The settings and the clock they share live here too.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class Settings:
     throughput_epochs: int
     compile: bool
     timing_s: float
+    stacked_s: float = 60.0
+    """The most seconds of the ``stacked`` stage (``lossbench.pipeline.gpu_stacked``)."""
 
 
 class Clock:

@@ -61,7 +61,8 @@ class Setup:
     weight_decay: float
 
 
-def _middle(bounds: tuple[float, float]) -> float:
+def geometric_middle(bounds: tuple[float, float]) -> float:
+    """The middle of a log-uniform range (its upper end when it starts at 0)."""
     low, high = bounds
     return math.sqrt(low * high) if low > 0 else high
 
@@ -84,8 +85,8 @@ def load_setup(suite_name: str, device: torch.device, *, epochs: int | None = No
     entry = suite.datasets[dataset_names(suite).index(dataset) if dataset else 0]
     data = train_val_view(replicate_data(suite, entry, 0, cache_dir)).to(device)
     plan = dataclasses.replace(plans_for(suite, entry, data, 0)[0], loss=LossEntry("ce", {}))
-    return Setup(suite.name, plan, data, device, _middle(plan.optim.lr),
-                 _middle(plan.optim.weight_decay))
+    return Setup(suite.name, plan, data, device, geometric_middle(plan.optim.lr),
+                 geometric_middle(plan.optim.weight_decay))
 
 
 def dataset_names(suite) -> list[str]:
