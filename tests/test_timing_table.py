@@ -164,7 +164,7 @@ def harness(tmp_path_factory):
                        datasets=["digits-exp20", "mask-60plus-eighth"]), folder
 
 
-def test_harness_writes_both_files_with_the_four_rows(harness):
+def test_harness_writes_both_files_with_every_row(harness):
     from lossbench.timing.files import load_harness, write_harness
 
     table, folder = harness
@@ -172,23 +172,25 @@ def test_harness_writes_both_files_with_the_four_rows(harness):
     assert {p.name for p in paths.values()} == {"harness-cpu.json", "harness-cpu.md"}
     loaded = load_harness(folder)["cpu"]
     assert [row["case"] for row in loaded["rows"]] == ["bare_loop", "lossbench_train",
-                                                       "trial_sqlite", "trial_journal"]
+                                                       "trial_sqlite", "trial_journal",
+                                                       "optuna_sqlite"]
     for row in loaded["rows"]:
         assert math.isfinite(row["ratio"]) and row["ratio"] > 0 and len(row["seconds"]) == 2
     assert loaded["rows"][0]["ratio"] == pytest.approx(1.0)
     assert loaded["recipe"]["epochs"] == 1 and loaded["threads"] == 1
     # one warm-up and two timed trials each, all complete (pruning is off)
     assert loaded["method"]["trial_states"] == {"trial_sqlite": {"COMPLETE": 3},
-                                                "trial_journal": {"COMPLETE": 3}}
+                                                "trial_journal": {"COMPLETE": 3},
+                                                "optuna_sqlite": {"COMPLETE": 3}}
     text = paths["markdown"].read_text()
-    for label in ("bare PyTorch loop", "lossbench train()", "SQLite", "journal"):
+    for label in ("bare PyTorch loop", "lossbench train()", "SQLite", "journal", "Optuna alone"):
         assert label in text
     # --datasets: the first at the top level, each in its own row with its own recipe
     parts = loaded["datasets"]
     assert [p["recipe"]["dataset"] for p in parts] == ["digits-exp20", "mask-60plus-eighth"]
     assert parts[0]["rows"] == loaded["rows"] and parts[1]["recipe"]["batch_size"] == 512
     row = next(line for line in text.splitlines() if line.startswith("| mask-60plus-eighth |"))
-    ratios = [float(cell.strip().rstrip("×")) for cell in row.strip("|").split("|")[-3:]]
+    ratios = [float(cell.strip().rstrip("×")) for cell in row.strip("|").split("|")[-4:]]
     assert ratios == [pytest.approx(r["ratio"], abs=0.005) for r in parts[1]["rows"][1:]]
 
 

@@ -1,8 +1,9 @@
 """Harness timing (``lossbench timing --harness``): what the harness costs around the training.
 
-Four ways of doing the same work, on a suite's first dataset (or each of ``--datasets``) with its model, data, optimiser,
-schedule, epochs and batch size, timed side by side in one process, interleaved in rounds (each
-round in a new random order) like the kernel timing:
+Four ways of doing the same work, on a suite's first dataset (or each of ``--datasets``) with
+its model, data, optimiser, schedule, epochs and batch size, and a fifth that trains nothing,
+timed side by side in one process, interleaved in rounds (each round in a new random order) like
+the kernel timing:
 
 - ``bare_loop``: a bare PyTorch loop, written plainly here (no lossbench engine code; only the
   network is the suite's, built by ``build_model``, so all four train the same model): index
@@ -12,7 +13,9 @@ round in a new random order) like the kernel timing:
 - ``lossbench_train``: ``lossbench.engine.train.train`` of the same recipe (loss ``ce``);
 - ``trial_sqlite``: one more trial of a study through Optuna and ``run_trials`` on the default
   storage (a SQLite file, in a temporary folder), as ``lossbench tune --trials N+1`` runs it;
-- ``trial_journal``: the same on a journal file (``journal:PATH``).
+- ``trial_journal``: the same on a journal file (``journal:PATH``);
+- ``optuna_sqlite``: Optuna alone on the default storage, ``ask``, the trial's suggestions and
+  ``tell`` with no training (``OptunaAlone``): the part of (c) no harness can remove.
 
 (a) and (b) train at the geometric middle of the suite's learning-rate and weight-decay ranges;
 the trials sample theirs (TPE, the suite's seeds). Each study is fresh and grows by one trial a
@@ -41,11 +44,12 @@ from lossbench.engine.data import TrainValData
 from lossbench.timing.host import hardware, load_average, synchronizer
 from lossbench.timing.measure import median_ratio
 
-CASES = ("bare_loop", "lossbench_train", "trial_sqlite", "trial_journal")
+CASES = ("bare_loop", "lossbench_train", "trial_sqlite", "trial_journal", "optuna_sqlite")
 LABELS = {"bare_loop": "(a) bare PyTorch loop",
           "lossbench_train": "(b) lossbench train()",
           "trial_sqlite": "(c) Optuna trial, SQLite (default storage)",
-          "trial_journal": "(d) Optuna trial, journal file"}
+          "trial_journal": "(d) Optuna trial, journal file",
+          "optuna_sqlite": "(e) Optuna alone on SQLite: ask, suggest, tell, no training"}
 DEFAULT_SUITE = "default"
 
 
@@ -210,6 +214,40 @@ class TrialCase:
         return counts
 
 
+class OptunaAlone:
+    """What Optuna itself costs a trial on a storage, no training and no lossbench around it:
+    ``study.ask()``, the trial's suggestions (``sample_params``, TPE as tuning seeds it), and
+    ``study.tell`` of a made-up score; the floor under (c) however little the harness adds."""
+
+    def __init__(self, setup: Setup, url: str) -> None:
+        import warnings
+
+        import optuna
+        from lossbench.tuning.storage import open_storage
+
+        self.plan, self.finished = setup.plan, 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self.study = optuna.create_study(storage=open_storage(url), direction="maximize")
+
+    def __call__(self) -> None:
+        import warnings
+
+        from lossbench.tuning.space import sample_params
+        from lossbench.tuning.study import sampler_for
+
+        self.study.sampler = sampler_for(self.plan, self.finished)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+            trial = self.study.ask()
+        params = sample_params(trial, self.plan)
+        self.study.tell(trial, 1.0 / (1.0 + abs(math.log(params["lr"]))))
+        self.finished += 1
+
+    def states(self) -> dict[str, int]:
+        return {"COMPLETE": self.finished}
+
+
 def time_rounds(steps: dict[str, Callable[[], object]], device: torch.device, rounds: int,
                 seed: int = 0, progress: Callable[[str], None] | None = None
                 ) -> dict[str, list[float]]:
@@ -266,7 +304,8 @@ def _measure(suite: str, device: torch.device, dataset: str | None, *, rounds: i
         progress(f"harness: dataset {dataset}")
     with tempfile.TemporaryDirectory(prefix="lossbench-harness-") as folder:
         trials = {"trial_sqlite": TrialCase(setup, f"sqlite:///{folder}/studies.db"),
-                  "trial_journal": TrialCase(setup, f"journal:{folder}/studies.journal")}
+                  "trial_journal": TrialCase(setup, f"journal:{folder}/studies.journal"),
+                  "optuna_sqlite": OptunaAlone(setup, f"sqlite:///{folder}/alone.db")}
         steps = {"bare_loop": lambda: bare_loop(setup),
                  "lossbench_train": lambda: lossbench_train(setup), **trials}
         times = time_rounds(steps, setup.device, rounds, seed, progress)
@@ -290,5 +329,5 @@ def _recipe(setup: Setup) -> dict:
             "augment": plan.model_config.augment}
 
 
-__all__ = ["CASES", "LABELS", "Setup", "TrialCase", "bare_loop", "load_setup",
+__all__ = ["CASES", "LABELS", "OptunaAlone", "Setup", "TrialCase", "bare_loop", "load_setup",
            "lossbench_train", "run_harness", "time_rounds"]
