@@ -214,7 +214,18 @@ def test_run_with_an_unknown_loss_imports_no_torch():
 
 
 def test_a_loss_the_suite_does_not_run_is_named_with_the_suite():
-    """A registered loss the suite does not run is refused once the suite is loaded, naming the
-    suite's losses."""
+    """A registered loss the suite does not run is refused from the suite file's losses, before
+    its datasets (and torch) load, naming the suite's losses."""
     found = _cli_fresh(["run", "cifar10-lt-cpu", "--losses", "poly"])
     _one_line_error(found, "unknown loss for --losses (suite 'cifar10-lt-cpu' has): 'poly'")
+    assert "torch" not in found["heavy"]
+
+
+def test_a_loss_a_suite_file_does_not_run_is_refused_without_torch(tmp_path):
+    suite = tmp_path / "startup.toml"
+    suite.write_text(SUITE_HEAD, encoding="utf-8")
+    found = _cli_fresh(["run", str(suite), "--losses", "ce,poly", "--out", str(tmp_path / "o")])
+    _one_line_error(found, "unknown loss for --losses (suite 'startup' has): 'poly'; "
+                           "allowed: ce, focal")
+    assert "torch" not in found["heavy"]
+    assert not (tmp_path / "o").exists()

@@ -114,23 +114,30 @@ def _split(text: str | None) -> list[str] | None:
     return [name.strip() for name in text.split(",")] if text else None
 
 
-def _check_loss_names(names: list[str] | None) -> None:
-    """``--losses``: a name that is neither a registered loss nor a baseline is refused at once,
-    from the torch-free registry; one that exists but is not in the suite is refused once the
-    suite is loaded, naming the suite's losses."""
+def _check_loss_names(names: list[str] | None, suite: str) -> None:
+    """``--losses``, before the suite's datasets (and torch) load: a name that is neither a
+    registered loss nor a baseline is refused from the torch-free registry, one that the suite
+    does not run from the suite file's ``losses`` (``suite_loss_names``), naming them."""
     from lossbench.config.losses import BASELINES, available
+    from lossbench.config.suite import suite_loss_names
     from lossbench.errors import unknown_name
 
     known = [*available(), *BASELINES]
     for name in names or []:
         if name not in known:
             raise unknown_name("loss for --losses:", name, known)
+    found = suite_loss_names(suite) if names else None
+    if found is not None:
+        suite_name, losses = found
+        for name in names:
+            if name not in losses:
+                raise unknown_name(f"loss for --losses (suite {suite_name!r} has):", name, losses)
 
 
 def _run(args: argparse.Namespace) -> int:
     check_workers(args.workers)  # first: loading a suite imports torch (its losses checked)
     check_budget_flags(args)
-    _check_loss_names(_split(args.losses))  # before the suite's datasets (and torch) load
+    _check_loss_names(_split(args.losses), args.suite)  # before the datasets (and torch) load
     from lossbench.config.suite import load_suite
 
     overrides = {"root": args.root} if args.root is not None else {}

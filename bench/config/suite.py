@@ -180,6 +180,26 @@ def load_suite(name_or_path: str | Path, dataset_options: dict | None = None) ->
                        origin=f"packaged suite {name_or_path!r}", dataset_options=dataset_options)
 
 
+def suite_loss_names(name_or_path: str | Path) -> tuple[str, list[str]] | None:
+    """The suite's name and its losses' names, read from its file without building the suite
+    (no dataset is parsed, so torch is not imported): ``run --losses`` is checked against them
+    at once. None where that reading fails; loading the suite then says what is wrong."""
+    try:
+        path = Path(name_or_path)
+        if path.suffix == ".toml" or path.exists():
+            text, default = _read_suite_file(path), path.stem
+        elif str(name_or_path) in packaged_suites():
+            text = resources.files("lossbench.config.suites").joinpath(
+                f"{name_or_path}.toml").read_text("utf-8")
+            default = str(name_or_path)
+        else:
+            return None
+        table = tomllib.loads(text)
+        return str(table.get("name", default)), resolve_losses(table.get("losses", "all"))
+    except (UserError, OSError, ValueError, RecursionError):  # TOMLDecodeError is a ValueError
+        return None
+
+
 def _read_suite_file(path: Path) -> str:
     """The text of suite file ``path``: UTF-8, at most ``MAX_FILE_BYTES``."""
     size = path.stat().st_size
