@@ -4,6 +4,7 @@ import dataclasses
 
 import pytest
 import torch
+from helpers.blobs import blobs as shared_blobs
 from lossbench.config.plan import Recipe
 from lossbench.config.schema import Budget, ModelConfig, OptimConfig
 from lossbench.engine.data import Split, TrainValData
@@ -20,19 +21,9 @@ def one_thread():
 
 
 def blobs(n_per_class=(40, 20, 4), dim=5, seed=0) -> TrainValData:
-    """Separable Gaussian blobs: a tiny long-tailed feature data set (as in test_train_loop, but
-    64 rows: whole batches of 16, as a last batch of 2 normalised by batch norm (±1 whatever the
-    inputs) makes float rounding grow 100-fold, in sequential training as much as stacked)."""
-    generator = torch.Generator().manual_seed(seed)
-    centres = torch.randn(len(n_per_class), dim, generator=generator) * 3
-
-    def split(counts):
-        y = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
-        return Split(centres[y] + torch.randn(len(y), dim, generator=generator), y)
-
-    return TrainValData("blobs", "features", len(n_per_class), ["a", "b", "c"], list(n_per_class),
-                        split(n_per_class), split((10, 10, 10)), torch.zeros(1, dim),
-                        torch.ones(1, dim))
+    """64 rows, whole batches of 16: a last batch of 2 normalised by batch norm (±1 whatever the
+    inputs) makes float rounding grow 100-fold, in sequential training as much as stacked."""
+    return shared_blobs(n_per_class, dim, seed)
 
 
 def tiny_images(counts=(30, 12, 6)) -> TrainValData:

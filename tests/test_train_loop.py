@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers.blobs import blobs
 from lossbench.config.plan import Recipe
 from lossbench.config.schema import Budget, ModelConfig, OptimConfig
 from lossbench.engine import train as engine_train
-from lossbench.engine.data import Split, TrainValData
 from lossbench.engine.models import build_model
 from lossbench.engine.optim import lr_factor
 from lossbench.engine.score import macro_f1_fast
@@ -17,19 +17,6 @@ from lossbench.engine.train import augment, predict_logits, train
 from lossbench.evaluation.metrics import macro_f1
 
 CPU = torch.device("cpu")
-
-
-def blobs(n_per_class=(40, 20, 6), dim=5, seed=0) -> TrainValData:
-    """Separable Gaussian blobs: a tiny long-tailed feature data set."""
-    generator = torch.Generator().manual_seed(seed)
-    centres = torch.randn(len(n_per_class), dim, generator=generator) * 3
-
-    def split(counts):
-        y = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
-        return Split(centres[y] + torch.randn(len(y), dim, generator=generator), y)
-
-    return TrainValData("blobs", "features", len(n_per_class), ["a", "b", "c"], list(n_per_class),
-                   split(n_per_class), split((10, 10, 10)), torch.zeros(1, dim), torch.ones(1, dim))
 
 
 def recipe(loss="ce", epochs=4, **budget) -> Recipe:
