@@ -81,8 +81,6 @@ def _finished_or_ahead(trials: list[optuna.trial.FrozenTrial], number: int) -> i
                if t.state in FINISHED or (t.state == TrialState.RUNNING and t.number < number))
 
 
-
-
 def run_trials(study: optuna.Study, plan: StudyPlan, data: TrainValData, device: torch.device,
                target: int,
                after_trial: Callable[[list[optuna.trial.FrozenTrial]], None] | None = None,
