@@ -309,3 +309,13 @@ def test_the_clamp_is_left_out_where_nothing_underflows(monkeypatch):
     wide = torch.linspace(-50, 50, 40).repeat(4, 1)
     assert spreads_past_bound(wide) and not spreads_past_bound(wide / 2)
     assert not spreads_past_bound(wide.double())  # float64 underflows at e^−708
+
+
+def test_harness_datasets_flag_is_checked_on_the_command_line(capsys, tmp_path):
+    from helpers.cli import refused
+
+    refused(["timing", "--datasets", "all", "--out", str(tmp_path)], capsys,
+            "--datasets applies to --harness only")
+    refused(["timing", "--harness", "--datasets", "digits", "--out", str(tmp_path)], capsys,
+            "no dataset 'digits' in suite 'default'")
+    assert not list(tmp_path.iterdir())  # nothing measured, nothing written
