@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from lossbench.pipeline.harness import geometric_middle
+from lossbench.pipeline.harness import geometric_middle, replicate_zero, suite_for
 
 STACKED_SUITE = "default"
 KS = (2, 4, 8)
@@ -36,16 +36,8 @@ DECISION_RULE = ("stacking becomes the CUDA default only where stacked/sequentia
 
 def stacked_setup(device: torch.device, dry_run: bool, cache_dir=None):
     """The suite, replicate 0's data of its first dataset on ``device``, and its plans."""
-    from lossbench.config.suite import load_suite
-    from lossbench.engine.data import train_val_view
-    from lossbench.pipeline.suite_run import plans_for, replicate_data
-
-    suite = load_suite(STACKED_SUITE).for_device(device.type)
-    if dry_run:
-        suite = suite.with_overrides(epochs=DRY_RUN_EPOCHS)
-    entry = suite.datasets[0]
-    data = train_val_view(replicate_data(suite, entry, 0, cache_dir)).to(device)
-    return suite, entry, data, plans_for(suite, entry, data, 0)
+    suite = suite_for(STACKED_SUITE, device, DRY_RUN_EPOCHS if dry_run else None)
+    return (suite, *replicate_zero(suite, device, cache_dir))
 
 
 def stacked_recipes(plans, data, device: torch.device, count: int) -> list:

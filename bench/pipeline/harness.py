@@ -71,24 +71,38 @@ def geometric_middle(bounds: tuple[float, float]) -> float:
     return math.sqrt(low * high) if low > 0 else high
 
 
+def suite_for(suite_name: str, device: torch.device, epochs: int | None = None):
+    """The packaged suite for ``device``'s type, with ``epochs`` overriding its budget."""
+    from lossbench.config.suite import load_suite
+
+    suite = load_suite(suite_name).for_device(device.type)
+    return suite if epochs is None else suite.with_overrides(epochs=epochs)
+
+
+def replicate_zero(suite, device: torch.device, cache_dir: Path | None = None,
+                   dataset: str | None = None) -> tuple:
+    """``(entry, data, plans)``: the suite's dataset ``dataset`` (default: its first), replicate
+    0's train and validation data on ``device``, and that replicate's study plans."""
+    from lossbench.engine.data import train_val_view
+    from lossbench.pipeline.suite_run import plans_for, replicate_data
+
+    entry = suite.datasets[dataset_names(suite).index(dataset) if dataset else 0]
+    data = train_val_view(replicate_data(suite, entry, 0, cache_dir)).to(device)
+    return entry, data, plans_for(suite, entry, data, 0)
+
+
 def load_setup(suite_name: str, device: torch.device, *, epochs: int | None = None,
                threads: int | None = None, cache_dir: Path | None = None,
                dataset: str | None = None) -> Setup:
     """The suite's dataset ``dataset`` (default: its first) and its recipe on ``device``;
     ``epochs`` overrides the budget."""
-    from lossbench.config.suite import load_suite
-    from lossbench.engine.data import train_val_view
     from lossbench.engine.device import set_threads
-    from lossbench.pipeline.suite_run import plans_for, replicate_data
 
-    suite = load_suite(suite_name).for_device(device.type)
-    if epochs is not None:
-        suite = suite.with_overrides(epochs=epochs)
+    suite = suite_for(suite_name, device, epochs)
     set_threads(threads if threads is not None else
                 (suite.cpu_threads if device.type == "cpu" else None))
-    entry = suite.datasets[dataset_names(suite).index(dataset) if dataset else 0]
-    data = train_val_view(replicate_data(suite, entry, 0, cache_dir)).to(device)
-    plan = dataclasses.replace(plans_for(suite, entry, data, 0)[0], loss=LossEntry("ce", {}))
+    _, data, plans = replicate_zero(suite, device, cache_dir, dataset)
+    plan = dataclasses.replace(plans[0], loss=LossEntry("ce", {}))
     return Setup(suite.name, plan, data, device, geometric_middle(plan.optim.lr),
                  geometric_middle(plan.optim.weight_decay))
 
